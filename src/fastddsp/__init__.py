@@ -1,0 +1,12 @@
+"""fastddsp: fast DDSP instrument synthesis and timbre transfer.
+
+The names users and tests import live here: ``Model``, ``load``.
+"""
+
+from .errors import FastDDSPError, ModelFileError, UnknownModelError, UserError
+from .models import PRESETS, Model, ModelConfig, bundled_models, load
+
+__version__ = "0.1.0"
+
+__all__ = ["PRESETS", "FastDDSPError", "Model", "ModelConfig", "ModelFileError",
+           "UnknownModelError", "UserError", "__version__", "bundled_models", "load"]

@@ -1,0 +1,127 @@
+"""Harmonic oscillator bank: f0 and per-harmonic amplitudes at frame rate -> audio.
+
+Speed design: the phase of harmonic k is k times the fundamental's phase (one cumulative sum
+in float64), so ``sin(k * phase)`` for all k comes from the Chebyshev recurrence
+``s_k = 2 cos(phase) s_(k-1) - s_(k-2)``: two multiply-adds per harmonic and sample instead of a
+sine (max error 3e-5, i.e. -90 dB, for 60 harmonics in float32). Amplitudes are linear between
+frames, so each frame segment of ``hop`` samples is ``(1 - w) * c[f] @ S + w * c[f + 1] @ S``:
+the sum over harmonics is one batched matmul. Only harmonics that are audible somewhere in the
+signal are computed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .core import exp_sigmoid, hold_last, interp_weights, upsample_linear
+
+TWO_PI = 2.0 * math.pi
+
+
+def harmonic_numbers(n_harmonics: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    return torch.arange(1, n_harmonics + 1, dtype=dtype, device=device)
+
+
+def audible_mask(f0_hz: torch.Tensor, n_harmonics: int, sample_rate: float) -> torch.Tensor:
+    """``[..., n_harmonics]`` boolean: harmonic k of f0 is strictly below Nyquist and f0 > 0."""
+    k = harmonic_numbers(n_harmonics, f0_hz.dtype, f0_hz.device)
+    freqs = f0_hz.unsqueeze(-1) * k
+    return (freqs < sample_rate / 2.0) & (f0_hz.unsqueeze(-1) > 0)
+
+
+def harmonic_sines(phase: torch.Tensor, n_harmonics: int) -> torch.Tensor:
+    """``sin(k * phase)`` for k = 1..n as ``[n, *phase.shape]``, by the Chebyshev recurrence."""
+    out = torch.empty((n_harmonics, *phase.shape), dtype=phase.dtype, device=phase.device)
+    torch.sin(phase, out=out[0])
+    if n_harmonics > 1:
+        two_cos = 2.0 * torch.cos(phase)
+        torch.mul(out[0], two_cos, out=out[1])
+        for i in range(2, n_harmonics):
+            torch.mul(out[i - 1], two_cos, out=out[i])
+            out[i].sub_(out[i - 2])
+    return out
+
+
+def harmonic_amplitudes(
+    amplitude_raw: torch.Tensor,
+    distribution_raw: torch.Tensor,
+    f0_hz: torch.Tensor,
+    sample_rate: float,
+) -> torch.Tensor:
+    """Raw decoder outputs -> per-harmonic amplitudes ``[batch, frames, K]``.
+
+    ``amplitude_raw`` is ``[batch, frames]`` (or ``[batch, frames, 1]``); both go through
+    ``exp_sigmoid``. Harmonics at or above Nyquist are silenced and the distribution is
+    renormalised over the audible ones, so the overall amplitude is kept.
+    """
+    if amplitude_raw.dim() == 3:
+        amplitude_raw = amplitude_raw[..., 0]
+    amplitude = exp_sigmoid(amplitude_raw)
+    dist = exp_sigmoid(distribution_raw)
+    dist = dist * audible_mask(f0_hz, dist.shape[-1], sample_rate).to(dist.dtype)
+    dist = dist / dist.sum(-1, keepdim=True).clamp_min(1e-12)
+    return amplitude.unsqueeze(-1) * dist
+
+
+def oscillator_phase(
+    f0_hz: torch.Tensor, hop: int, sample_rate: float, initial_phase: torch.Tensor | None = None,
+    right_f0: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fundamental phase per sample, wrapped to [0, 2pi), as float32 ``[batch, samples]``.
+
+    The phase of sample n is the initial phase plus the integral of f0 over the samples before
+    it, so it is continuous across frame (and block) boundaries. Returns the phase, the
+    audio-rate f0 and the phase after the last sample (the state for the next block).
+    """
+    f0_up = upsample_linear(f0_hz, hop, right=right_f0)
+    omega = f0_up.detach().to(torch.float64) * (TWO_PI / sample_rate)
+    total = torch.cumsum(omega, dim=1)
+    start = torch.zeros(f0_hz.shape[0], 1, dtype=torch.float64, device=f0_hz.device)
+    if initial_phase is not None:
+        start = start + initial_phase.to(torch.float64).view(-1, 1)
+    phase = torch.remainder(start + total - omega, TWO_PI)
+    end = torch.remainder(start[:, 0] + total[:, -1], TWO_PI)
+    return phase.to(torch.float32), f0_up, end
+
+
+def harmonic_synth(
+    f0_hz: torch.Tensor,
+    amplitudes: torch.Tensor,
+    hop: int,
+    sample_rate: float,
+    initial_phase: torch.Tensor | None = None,
+    right_f0: torch.Tensor | None = None,
+    right_amplitudes: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of harmonics of f0. ``f0_hz`` ``[batch, frames]``, ``amplitudes`` ``[batch, frames, K]``.
+
+    Returns audio ``[batch, frames * hop]`` and the final phase ``[batch]``. A harmonic whose
+    instantaneous frequency is at or above Nyquist is silent at that sample, even inside a
+    frame segment where f0 rises across the limit.
+    """
+    batch, n_frames, _n_harm = amplitudes.shape
+    phase, f0_up, end = oscillator_phase(f0_hz.detach(), hop, sample_rate, initial_phase,
+                                         None if right_f0 is None else right_f0.detach())
+
+    # Only harmonics that are non-zero somewhere need computing.
+    used = (amplitudes.detach() != 0).flatten(0, 1).any(0)
+    n_used = int(used.nonzero().max().item()) + 1 if bool(used.any()) else 1
+    amps = amplitudes[..., :n_used]
+
+    with torch.no_grad():
+        sines = harmonic_sines(phase, n_used)  # [K, B, N]
+        # Per-sample Nyquist guard, only where some frame segment reaches the limit.
+        f0_hi = torch.maximum(f0_hz, hold_last(f0_hz) if right_f0 is None else
+                              torch.cat([f0_hz[:, 1:], right_f0], 1))
+        if bool((f0_hi * n_used >= sample_rate / 2).any()):
+            sines.mul_(audible_mask(f0_up, n_used, sample_rate).permute(2, 0, 1))
+
+    right = hold_last(amps) if right_amplitudes is None else torch.cat(
+        [amps[:, 1:], right_amplitudes[..., :n_used]], 1)
+    coef = torch.stack([amps, right], dim=-2).reshape(batch * n_frames, 2, n_used)
+    seg = torch.bmm(coef, sines.view(n_used, batch * n_frames, hop).transpose(0, 1))
+    w = interp_weights(hop, seg.dtype, seg.device)
+    audio = seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w
+    return audio.reshape(batch, n_frames * hop), end

@@ -1,0 +1,33 @@
+"""Reverb: convolution with an impulse response, dry signal added."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .core import fft_convolve
+
+
+def wet_impulse_response(ir: torch.Tensor) -> torch.Tensor:
+    """The wet part of an IR: its first sample is forced to 0 so the dry path is exactly 1."""
+    return torch.nn.functional.pad(ir[..., 1:], (1, 0))
+
+
+def reverb(audio: torch.Tensor, ir: torch.Tensor, keep_tail: bool = False) -> torch.Tensor:
+    """``audio + audio * ir`` (convolution), ``audio`` ``[batch, samples]``, ``ir`` ``[ir_len]``
+    or ``[batch, ir_len]``. Cropped to the input length unless ``keep_tail``."""
+    wet = fft_convolve(audio, wet_impulse_response(ir))
+    if keep_tail:
+        dry = torch.nn.functional.pad(audio, (0, wet.shape[-1] - audio.shape[-1]))
+        return dry + wet
+    return audio + wet[..., : audio.shape[-1]]
+
+
+def initial_impulse_response(n_samples: int, sample_rate: float, decay_s: float = 0.25,
+                             gain: float = 0.02, seed: int = 0) -> torch.Tensor:
+    """A small exponentially decaying noise burst: a plausible untrained room (RT60 decay_s)."""
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.arange(n_samples, dtype=torch.float32) / sample_rate
+    envelope = torch.exp(-t * (3.0 * math.log(10.0) / decay_s))
+    return gain * torch.randn(n_samples, generator=gen) * envelope

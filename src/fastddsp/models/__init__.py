@@ -1,0 +1,10 @@
+"""Decoders, ``Model`` (decoder + synth + stats), presets, the model file and the registry."""
+
+from .config import PRESETS, ModelConfig, preset_config
+from .decoders import CNNDecoder, GRUDecoder
+from .file import load_model, save_model
+from .model import Model
+from .registry import bundled_models, load, resolve
+
+__all__ = ["PRESETS", "CNNDecoder", "GRUDecoder", "Model", "ModelConfig", "bundled_models", "load",
+           "load_model", "preset_config", "resolve", "save_model"]

@@ -1,0 +1,109 @@
+"""``Model`` = decoder + synthesizer + training-set statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..dsp import Controls, Synth, scale_f0, scale_loudness
+from ..errors import UserError
+from .config import ModelConfig, preset_config
+from .decoders import CNNDecoder, GRUDecoder
+
+
+def build_decoder(config: ModelConfig) -> nn.Module:
+    if config.decoder == "gru":
+        return GRUDecoder(config.n_outputs, hidden=config.channels)
+    return CNNDecoder(config.n_outputs, channels=config.channels, dilations=config.dilations,
+                      causal=config.causal)
+
+
+def _as_frames(name: str, values: Any) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float32)
+    if arr.ndim != 1:
+        raise UserError(f"{name} must be a 1-D array of frames, got shape {arr.shape}")
+    if arr.size == 0:
+        raise UserError(f"{name} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise UserError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+class Model(nn.Module):
+    """A DDSP instrument: ``synthesize(f0_hz, loudness_db)`` turns frame-rate pitch and loudness
+    into audio at ``config.sample_rate``."""
+
+    def __init__(self, config: ModelConfig, stats: dict[str, Any] | None = None, seed: int = 0):
+        super().__init__()
+        self.config = config
+        with torch.random.fork_rng():  # seeded initial weights, global RNG untouched
+            torch.manual_seed(seed)
+            self.decoder = build_decoder(config)
+            self.synth = Synth(config.sample_rate, config.hop_size, config.n_harmonics,
+                               config.reverb_seconds)
+        self.stats: dict[str, Any] = dict(stats or {})
+        self.eval()
+
+    @classmethod
+    def from_preset(cls, name: str, sample_rate: int = 16000, frame_rate: float = 250.0,
+                    seed: int = 0) -> Model:
+        """An untrained model of preset ``"full"``, ``"cnn"`` or ``"tiny"``."""
+        return cls(preset_config(name, sample_rate, frame_rate), seed=seed)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self.config.frame_rate
+
+    @property
+    def decoder_parameters(self) -> int:
+        return sum(p.numel() for p in self.decoder.parameters())
+
+    def decode(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
+        """``[B, F]`` pitch (Hz) and loudness (dB) -> raw decoder outputs ``[B, F, n_outputs]``."""
+        x = torch.stack([scale_f0(f0_hz), scale_loudness(loudness_db)], dim=-1)
+        return self.decoder(x)[0]
+
+    def controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> Controls:
+        return self.synth.controls(self.decode(f0_hz, loudness_db), f0_hz)
+
+    def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[B, F]`` pitch and loudness -> audio ``[B, F * hop]`` (differentiable)."""
+        return self.synth(self.controls(f0_hz, loudness_db), generator)
+
+    @torch.inference_mode()
+    def synthesize(self, f0_hz: Any, loudness_db: Any, seed: int = 0) -> np.ndarray:
+        """Frame-rate arrays (at ``frame_rate``) -> mono float32 audio at ``sample_rate``.
+        The noise is seeded, so the same inputs and seed give the same samples."""
+        f0 = _as_frames("f0_hz", f0_hz)
+        ld = _as_frames("loudness_db", loudness_db)
+        if f0.shape != ld.shape:
+            raise UserError(f"f0_hz and loudness_db differ in length ({f0.size} vs {ld.size})")
+        if np.any(f0 < 0):
+            raise UserError("f0_hz must not be negative")
+        was_training = self.training
+        self.eval()
+        try:
+            gen = torch.Generator().manual_seed(seed)
+            audio = self(torch.from_numpy(f0)[None], torch.from_numpy(ld)[None], gen)
+        finally:
+            self.train(was_training)
+        return audio[0].numpy().astype(np.float32, copy=False)
+
+    def save(self, path: str | Path) -> Path:
+        from .file import save_model
+        return save_model(self, path)
+
+    def describe(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "frame_rate": self.frame_rate,
+                "decoder_parameters": self.decoder_parameters,
+                "receptive_field_frames": list(self.decoder.receptive_field),
+                "stats": self.stats}

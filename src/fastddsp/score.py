@@ -1,0 +1,68 @@
+"""Notes -> expressive f0 and loudness curves (portamento between notes, vibrato that fades
+in, attack and release), for synthesis without input audio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .features.frames import Features
+
+
+@dataclass(frozen=True)
+class Note:
+    midi: float
+    start_s: float
+    duration_s: float
+    velocity: float = 0.8   # 0..1
+
+
+# A short phrase in the violin's middle register (D major), used by `fastddsp demo`.
+DEMO_MELODY: tuple[Note, ...] = tuple(
+    Note(m, t, d) for m, t, d in [
+        (74, 0.0, 0.45), (76, 0.5, 0.45), (78, 1.0, 0.45), (79, 1.5, 0.45),
+        (81, 2.0, 0.9), (78, 3.0, 0.45), (74, 3.5, 0.45), (76, 4.0, 1.2),
+    ]
+)
+
+
+def notes_to_features(notes: tuple[Note, ...] | list[Note], frame_rate: float,
+                      vibrato_hz: float = 5.5, vibrato_cents: float = 25.0,
+                      attack_s: float = 0.05, release_s: float = 0.12,
+                      glide_s: float = 0.04, tail_s: float = 0.3) -> Features:
+    """Render notes to frame-rate features. Silence is -80 dB loudness with f0 held at the
+    nearest note, so the oscillator never jumps."""
+    if not notes:
+        raise ValueError("no notes")
+    end = max(n.start_s + n.duration_s for n in notes) + release_s + tail_s
+    n_frames = int(np.ceil(end * frame_rate))
+    t = np.arange(n_frames) / frame_rate
+    midi = np.full(n_frames, np.nan)
+    gain = np.zeros(n_frames)
+    for note in sorted(notes, key=lambda n: n.start_s):
+        local = t - note.start_s
+        held = (local >= 0) & (local < note.duration_s)
+        releasing = (local >= note.duration_s) & (local < note.duration_s + release_s)
+        depth = np.clip((local - 0.2) / 0.3, 0, 1)  # vibrato grows in after 0.2 s
+        vib = depth * vibrato_cents / 100 * np.sin(2 * np.pi * vibrato_hz * local)
+        midi[held] = note.midi + vib[held]
+        midi[releasing & np.isnan(midi)] = note.midi
+        attack = np.clip(local / attack_s, 0, 1)
+        release = np.clip(1 - (local - note.duration_s) / release_s, 0, 1)
+        env = np.where(held, attack, np.where(releasing, release, 0.0))
+        gain = np.maximum(gain, env * note.velocity)
+    # hold pitch through rests, then glide between notes
+    idx = np.where(~np.isnan(midi), np.arange(n_frames), 0)
+    np.maximum.accumulate(idx, out=idx)
+    first = int(np.argmax(~np.isnan(midi)))
+    midi = np.where(np.isnan(midi), midi[idx], midi)
+    midi[:first] = midi[first]
+    k = max(1, round(glide_s * frame_rate))
+    midi = np.convolve(np.pad(midi, (k, k), mode="edge"), np.ones(2 * k + 1) / (2 * k + 1),
+                       mode="valid")
+    f0 = 440.0 * 2 ** ((midi - 69) / 12)
+    loudness = np.where(gain > 1e-4, 20 * np.log10(np.maximum(gain, 1e-4)) - 20, -80.0)
+    loudness = np.maximum(loudness, -80.0)
+    return Features(f0.astype(np.float32), loudness.astype(np.float32),
+                    (gain > 0).astype(np.float32), frame_rate)

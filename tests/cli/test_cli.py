@@ -1,0 +1,93 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from fastddsp.cli.main import run
+
+
+def write_csv(path, rows, header="time_s,f0_hz,loudness_db"):
+    path.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    from fastddsp import Model
+    return Model.from_preset("tiny").save(tmp_path / "tiny.fddsp")
+
+
+def test_synth_writes_audio_of_the_csv_duration(tmp_path, model_file):
+    # 100 frames/s for 2 s, with a confidence column in between: resampled to 250 frames/s
+    t = np.arange(200) / 100
+    csv = write_csv(tmp_path / "f.csv", [(f"{x:.2f}", 440, 1.0, -20) for x in t],
+                    header="time_s,f0_hz,confidence,loudness_db")
+    out = tmp_path / "o.wav"
+    assert run(["synth", str(csv), "--model", str(model_file), "-o", str(out)]) == 0
+    audio, sr = sf.read(out)
+    assert sr == 16000
+    assert audio.shape[0] == 500 * 64  # 200 frames at 100/s = 2 s = 500 model frames
+    assert np.abs(audio).max() > 0
+
+
+@pytest.mark.parametrize(("content", "model", "msg"), [
+    (None, "tiny.fddsp", "does not exist"),
+    ("", "tiny.fddsp", "empty"),
+    ("time_s,f0_hz\n0,440\n", "tiny.fddsp", "lacks column"),
+    ("time_s,f0_hz,loudness_db\n0,440,-20\n0.004,nan,-20\n", "tiny.fddsp", "NaN"),
+    ("time_s,f0_hz,loudness_db\n0,440,-20\n0.004,x,-20\n", "tiny.fddsp", "non-numeric"),
+    ("time_s,f0_hz,loudness_db\n0,440,-20\n0.004,440,-20\n", "no-such-model", "unknown model"),
+])
+def test_synth_bad_input_exits_2_without_output(tmp_path, model_file, capsys, content, model,
+                                                msg):
+    csv = tmp_path / "f.csv"
+    if content is not None:
+        csv.write_text(content)
+    out = tmp_path / "o.wav"
+    model_arg = str(model_file) if model == "tiny.fddsp" else model
+    assert run(["synth", str(csv), "--model", model_arg, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_info_prints_parameter_count(capsys):
+    assert run(["info", "tiny"]) == 0
+    assert "decoder_parameters: 2,446" in capsys.readouterr().out
+    assert run(["info", "cnn", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["decoder_parameters"] == 313_726
+    assert info["config"]["sample_rate"] == 16000 and info["frame_rate"] == 250
+
+
+def test_info_of_a_model_file(capsys, model_file):
+    assert run(["info", str(model_file), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["preset"] == "tiny"
+
+
+def test_unknown_command_and_model_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        run(["frobnicate"])
+    assert e.value.code == 2
+    assert run(["info", "violin-huge"]) == 2
+
+
+def test_demo_writes_page_and_audio(tmp_path):
+    assert run(["demo", "-o", str(tmp_path / "demo")]) == 0
+    page = (tmp_path / "demo" / "index.html").read_text()
+    wavs = sorted((tmp_path / "demo").glob("*.wav"))
+    assert len(wavs) >= 3
+    for w in wavs:
+        assert w.name in page
+        audio, sr = sf.read(w)
+        assert sr == 16000 and audio.shape[0] > 16000 * 5
+
+
+def test_console_script_runs():
+    r = subprocess.run([sys.executable, "-m", "fastddsp", "info", "tiny"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "2,446" in r.stdout

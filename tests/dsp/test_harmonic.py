@@ -1,0 +1,128 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fastddsp.dsp.harmonic import harmonic_amplitudes, harmonic_synth, oscillator_phase
+from tests.conftest import peak_hz
+
+SR = 16000
+HOP = 64
+
+
+def single_harmonic(f0: torch.Tensor, amp: torch.Tensor | float = 1.0, n_harm: int = 1):
+    amps = torch.zeros(f0.shape[0], f0.shape[1], n_harm)
+    amps[..., 0] = amp
+    return amps
+
+
+@pytest.mark.parametrize("sr", [16000, 44100, 48000])
+def test_440hz_control_peaks_at_440hz(sr):
+    hop = round(sr / 250)
+    n_frames = 1000  # 4 s
+    f0 = torch.full((1, n_frames), 440.0)
+    audio, _ = harmonic_synth(f0, single_harmonic(f0), hop, sr)
+    assert peak_hz(audio[0].numpy(), sr) == pytest.approx(440.0, abs=1.0)
+
+
+def test_harmonics_land_on_integer_multiples():
+    f0 = torch.full((1, 500), 220.0)
+    amps = torch.zeros(1, 500, 3)
+    amps[..., 2] = 1.0  # third harmonic only
+    audio, _ = harmonic_synth(f0, amps, HOP, SR)
+    assert peak_hz(audio[0].numpy(), SR) == pytest.approx(660.0, abs=1.0)
+
+
+def test_7khz_f0_has_no_energy_above_nyquist():
+    n_frames = 500
+    f0 = torch.full((1, n_frames), 7000.0)
+    raw_amp = torch.zeros(1, n_frames)
+    raw_dist = torch.zeros(1, n_frames, 60)  # all 60 harmonics equally loud before the guard
+    amps = harmonic_amplitudes(raw_amp, raw_dist, f0, SR)
+    # only the fundamental is audible, and it carries the whole amplitude
+    assert torch.count_nonzero(amps[0, 0]).item() == 1
+    overall = 2 * 0.5 ** math.log(10) + 1e-7
+    assert amps[0, 0, 0].item() == pytest.approx(overall, rel=1e-5)
+    audio, _ = harmonic_synth(f0, amps, HOP, SR)
+    spec = np.abs(np.fft.rfft(audio[0].numpy() * np.hanning(audio.shape[1]))) ** 2
+    freqs = np.fft.rfftfreq(audio.shape[1], 1 / SR)
+    near = np.abs(freqs - 7000) < 20
+    assert spec[~near].sum() / spec.sum() < 1e-8  # an alias of harmonic 2 would sit at 2 kHz
+
+
+def test_glide_across_nyquist_never_aliases():
+    # f0 rises 3.5 -> 4.5 kHz: harmonic 2 crosses 8 kHz inside frame segments.
+    n_frames = 400
+    f0 = torch.linspace(3500.0, 4500.0, n_frames)[None]
+    amps = torch.zeros(1, n_frames, 2)
+    amps[..., 0] = 0.5
+    amps[..., 1] = 0.5
+    amps = amps * (f0[..., None] * torch.tensor([1.0, 2.0]) < SR / 2)
+    audio, _ = harmonic_synth(f0, amps, HOP, SR)
+    # the exact alias-free signal: harmonic 2 only while it is below Nyquist, per sample
+    phase, f0_up, _ = oscillator_phase(f0, HOP, SR)
+    a = torch.from_numpy(np.interp(np.arange(n_frames * HOP) / HOP, np.arange(n_frames),
+                                   amps[0, :, 1].numpy())).float()
+    ref = 0.5 * torch.sin(phase[0]) + a * torch.sin(2 * phase[0]) * (2 * f0_up[0] < SR / 2)
+    assert torch.allclose(audio[0], ref, atol=1e-4)
+
+
+def test_phase_is_continuous_across_frames_with_changing_f0():
+    n_frames = 200
+    f0 = torch.where(torch.arange(n_frames) % 2 == 0, 200.0, 300.0)[None]
+    audio, _ = harmonic_synth(f0, single_harmonic(f0), HOP, SR)
+    # reference: phase = integral of the linearly interpolated f0, in float64
+    f0_up = np.interp(np.arange(n_frames * HOP) / HOP, np.arange(n_frames), f0[0].numpy())
+    phase = np.concatenate([[0.0], np.cumsum(2 * np.pi * f0_up / SR)[:-1]])
+    assert np.max(np.abs(audio[0].numpy() - np.sin(phase))) < 1e-4
+    step = np.max(np.abs(np.diff(audio[0].numpy())))
+    assert step <= 2 * np.pi * 300 / SR + 1e-4
+
+
+def test_amplitude_is_continuous_across_frames():
+    n_frames = 200
+    f0 = torch.full((1, n_frames), 100.0)
+    amp = torch.where(torch.arange(n_frames) % 2 == 0, 0.2, 1.0)[None]
+    audio, _ = harmonic_synth(f0, single_harmonic(f0, amp), HOP, SR)
+    # a jump of 0.8 at a frame boundary would show; a linear ramp moves at most 0.8/64 per sample
+    bound = 0.8 / HOP + 2 * np.pi * 100 / SR
+    assert np.max(np.abs(np.diff(audio[0].numpy()))) <= bound + 1e-5
+
+
+def test_blocks_with_phase_state_equal_one_pass():
+    n_frames = 300
+    gen = torch.Generator().manual_seed(1)
+    f0 = 200 + 100 * torch.rand(1, n_frames, generator=gen)
+    amps = torch.rand(1, n_frames, 20, generator=gen)
+    whole, end = harmonic_synth(f0, amps, HOP, SR)
+    a, mid = harmonic_synth(f0[:, :100], amps[:, :100], HOP, SR,
+                            right_f0=f0[:, 100:101], right_amplitudes=amps[:, 100:101])
+    b, end2 = harmonic_synth(f0[:, 100:], amps[:, 100:], HOP, SR, initial_phase=mid)
+    assert torch.allclose(torch.cat([a, b], 1), whole, atol=2e-5)
+    assert end2.item() == pytest.approx(end.item(), abs=1e-6)
+
+
+def test_zero_f0_is_silent():
+    f0 = torch.zeros(1, 50)
+    amps = harmonic_amplitudes(torch.zeros(1, 50), torch.zeros(1, 50, 60), f0, SR)
+    audio, _ = harmonic_synth(f0, amps, HOP, SR)
+    assert audio.abs().max().item() == 0.0
+
+
+def test_gradients_flow_to_amplitudes():
+    f0 = torch.full((2, 20), 330.0)
+    raw = torch.zeros(2, 20, 61, requires_grad=True)
+    amps = harmonic_amplitudes(raw[..., 0], raw[..., 1:], f0, SR)
+    audio, _ = harmonic_synth(f0, amps, HOP, SR)
+    (audio ** 2).mean().backward()
+    assert raw.grad is not None and torch.count_nonzero(raw.grad[..., :25]) > 0
+
+
+def test_chebyshev_sines_match_direct_sines_within_stated_tolerance():
+    from fastddsp.dsp.harmonic import harmonic_sines
+    phase = torch.rand(1, 100_000, generator=torch.Generator().manual_seed(2)) * 2 * math.pi
+    fast = harmonic_sines(phase, 60).double()
+    k = torch.arange(1, 61, dtype=torch.float64).view(60, 1, 1)
+    exact = torch.sin(k * phase.double())
+    assert (fast - exact).abs().max().item() < 1e-4

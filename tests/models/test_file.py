@@ -1,0 +1,107 @@
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import fastddsp
+from fastddsp import Model, ModelFileError, UnknownModelError
+
+
+@pytest.fixture(scope="module")
+def trained_like(tmp_path_factory):
+    m = Model.from_preset("cnn", seed=3)
+    m.train()
+    m.decode(torch.rand(2, 100) * 500 + 100, torch.rand(2, 100) * -50)  # move BN statistics
+    m.eval()
+    m.stats = {"f0_midi_mean": 64.5, "loudness_quantiles": [-60.0, -30.0, -10.0]}
+    path = m.save(tmp_path_factory.mktemp("m") / "violin")
+    return m, path
+
+
+def test_save_load_round_trip_is_bit_identical(trained_like):
+    m, path = trained_like
+    assert path.suffix == ".fddsp"
+    m2 = fastddsp.load(path)
+    assert m2.config == m.config
+    assert m2.stats == m.stats
+    sd, sd2 = m.state_dict(), m2.state_dict()
+    assert sd.keys() == sd2.keys()
+    assert all(torch.equal(sd[k], sd2[k]) for k in sd)
+    f0, ld = np.full(300, 392.0), np.linspace(-50, -10, 300)
+    assert np.array_equal(m.synthesize(f0, ld), m2.synthesize(f0, ld))
+
+
+def test_file_has_no_pickle_and_readable_metadata(trained_like):
+    _, path = trained_like
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8: 8 + n])
+    meta = header["__metadata__"]
+    assert meta["format"] == "fastddsp-model"
+    assert json.loads(meta["config"])["channels"] == 128
+
+
+def test_truncated_file_is_refused(trained_like, tmp_path):
+    _, path = trained_like
+    bad = tmp_path / "trunc.fddsp"
+    bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="truncated or corrupt"):
+        fastddsp.load(bad)
+
+
+def test_tampered_weights_fail_the_checksum(trained_like, tmp_path):
+    _, path = trained_like
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x40
+    bad = tmp_path / "tampered.fddsp"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksum"):
+        fastddsp.load(bad)
+
+
+def test_tampered_config_is_refused(trained_like, tmp_path):
+    _, path = trained_like
+    data = path.read_bytes().replace(b'\\"channels\\": 128', b'\\"channels\\": 999')
+    assert data != path.read_bytes()
+    bad = tmp_path / "cfg.fddsp"
+    bad.write_bytes(data)
+    with pytest.raises(ModelFileError):
+        fastddsp.load(bad)
+
+
+def test_other_files_are_refused(tmp_path):
+    junk = tmp_path / "junk.fddsp"
+    junk.write_bytes(b"not a model at all" * 10)
+    with pytest.raises(ModelFileError):
+        fastddsp.load(junk)
+    plain = tmp_path / "plain.fddsp"
+    save_file({"x": torch.zeros(3)}, str(plain))
+    with pytest.raises(ModelFileError, match="not a fastddsp model"):
+        fastddsp.load(plain)
+    with pytest.raises(ModelFileError, match="directory"):
+        fastddsp.load(tmp_path)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        fastddsp.load(tmp_path / "missing.fddsp")
+    with pytest.raises(UnknownModelError, match="unknown model 'violin-huge'"):
+        fastddsp.load("violin-huge")
+
+
+def test_failed_save_leaves_previous_file_intact(trained_like, tmp_path, monkeypatch):
+    m, path = trained_like
+    target = tmp_path / "keep.fddsp"
+    target.write_bytes(path.read_bytes())
+    import fastddsp.models.file as mf
+
+    def broken(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mf, "save_file", broken)
+    with pytest.raises(OSError):
+        m.save(target)
+    assert target.read_bytes() == path.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.fddsp"]
