@@ -59,6 +59,24 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from ..features import extract_features
+    from ..io import read_audio, write_features_csv
+
+    out = Path(args.output)
+    _refuse_overwrite_input(out, Path(args.input))
+    if args.frame_rate <= 0 or args.frame_rate > 2000:
+        raise UserError("--frame-rate must be within (0, 2000] frames/s")
+    audio, sr = read_audio(args.input)
+    feats = extract_features(audio, sr, pitch=args.pitch, frame_rate=args.frame_rate,
+                             loudness_rate=args.sample_rate, cache=not args.no_cache)
+    write_features_csv(out, feats)
+    voiced = float((feats.confidence >= 0.5).mean()) if feats.n_frames else 0.0
+    print(f"wrote {out}: {feats.n_frames} frames at {feats.frame_rate:g}/s, "
+          f"{voiced:.0%} confidently voiced")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
@@ -70,6 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..features.pitch import TRACKERS
     from ..models.config import PRESETS
 
     p = _Parser(prog="fastddsp", description="Fast DDSP instrument synthesis.")
@@ -81,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="output audio file (.wav/.flac/.ogg)")
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("features", help="audio -> CSV of f0, confidence and loudness")
+    s.add_argument("input", help="audio file (any format soundfile reads; any rate/channels)")
+    s.add_argument("--pitch", default="crepe-full", choices=list(TRACKERS),
+                   help="pitch tracker (default crepe-full)")
+    s.add_argument("--frame-rate", type=float, default=250.0, help="frames/s (default 250)")
+    s.add_argument("--sample-rate", type=int, default=16000,
+                   help="rate the loudness is measured at; match the model's (default 16000)")
+    s.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    s.add_argument("-o", "--output", required=True, help="output CSV")
+    s.set_defaults(func=cmd_features)
 
     s = sub.add_parser("info", help="print a model's config and parameter count")
     s.add_argument("model", help=f"model file, bundled name, or preset ({', '.join(PRESETS)})")

@@ -1,0 +1,97 @@
+import csv
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import fastddsp
+from fastddsp.cli.main import run
+from fastddsp.features import pitch as pitch_mod
+from tests.conftest import tone
+
+
+def test_extract_features_rates_and_cache(tmp_path, monkeypatch):
+    x = np.concatenate([tone(440.0, 1.0, sr=22050), np.zeros(11025, np.float32)])
+    calls = []
+    real = pitch_mod.TRACKERS["fast"]
+    monkeypatch.setitem(pitch_mod.TRACKERS, "fast", pitch_mod.Tracker(
+        real.name, real.description, real.voicing_threshold,
+        lambda a, c: calls.append(1) or real.run(a, c)))
+    f = fastddsp.extract_features(x, 22050, pitch="fast", frame_rate=250, cache=tmp_path)
+    assert f.frame_rate == 250 and f.n_frames == 375
+    assert abs(np.median(f.f0_hz[50:200]) - 440) < 1
+    assert f.loudness_db[-10:].max() == -80.0
+    assert np.all(np.abs(f.f0_hz[300:] - 440) < 2)  # held through the silence
+    again = fastddsp.extract_features(x, 22050, pitch="fast", frame_rate=250, cache=tmp_path)
+    assert len(calls) == 1  # second call came from the cache
+    assert np.array_equal(again.f0_hz, f.f0_hz) and np.array_equal(again.loudness_db,
+                                                                   f.loudness_db)
+    fastddsp.extract_features(x, 22050, pitch="fast", frame_rate=100, cache=tmp_path)
+    assert len(calls) == 2  # other settings, other entry
+
+
+def test_bad_arrays():
+    with pytest.raises(fastddsp.UserError, match="empty"):
+        fastddsp.extract_features(np.zeros(0), 16000, pitch="fast", cache=False)
+    with pytest.raises(fastddsp.UserError, match="NaN"):
+        fastddsp.extract_features(np.array([0.0, np.nan]), 16000, pitch="fast", cache=False)
+    with pytest.raises(fastddsp.UserError, match="unknown pitch tracker"):
+        fastddsp.extract_features(np.zeros(100), 16000, pitch="swipe", cache=False)
+
+
+@pytest.mark.parametrize("tracker", ["fast", "crepe-tiny"])
+def test_cli_on_stereo_44k_file(tmp_path, tracker):
+    sr = 44100
+    mono = np.concatenate([tone(330.0, 1.0, sr=sr), np.zeros(sr // 2, np.float32)])
+    wav = tmp_path / "in.wav"
+    sf.write(wav, np.stack([mono, 0.5 * mono], 1), sr)
+    out = tmp_path / "f.csv"
+    assert run(["features", str(wav), "--pitch", tracker, "--frame-rate", "100", "-o",
+                str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["time_s", "f0_hz", "confidence", "loudness_db"]
+    assert len(rows) == 150
+    assert float(rows[1]["time_s"]) == pytest.approx(0.01)
+    f0 = np.array([float(r["f0_hz"]) for r in rows])
+    ld = np.array([float(r["loudness_db"]) for r in rows])
+    assert np.all(np.abs(1200 * np.log2(f0[10:90] / 330.0)) < 10)
+    assert ld[130:].max() == -80.0 and ld[20:80].min() > -20
+
+
+def test_cli_features_feed_synth(tmp_path):
+    wav = tmp_path / "in.flac"
+    sf.write(wav, tone(262.0, 1.0), 16000)
+    csv_path = tmp_path / "f.csv"
+    assert run(["features", str(wav), "--pitch", "fast", "-o", str(csv_path)]) == 0
+    model = fastddsp.Model.from_preset("tiny").save(tmp_path / "m.fddsp")
+    out = tmp_path / "o.wav"
+    assert run(["synth", str(csv_path), "--model", str(model), "-o", str(out)]) == 0
+    assert sf.info(out).frames == 250 * 64
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "directory", "nan", "nosamples"])
+def test_cli_bad_audio_exits_2_without_output(tmp_path, capsys, kind):
+    src = tmp_path / "in.wav"
+    if kind == "empty":
+        src.write_bytes(b"")
+    elif kind == "garbage":
+        src.write_bytes(b"this is not audio" * 100)
+    elif kind == "directory":
+        src.mkdir()
+    elif kind == "nan":
+        sf.write(src, np.array([0.0, np.nan, 0.1] * 1000, np.float32), 16000, subtype="FLOAT")
+    elif kind == "nosamples":
+        sf.write(src, np.zeros(0, np.float32), 16000)
+    out = tmp_path / "f.csv"
+    assert run(["features", str(src), "--pitch", "fast", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastddsp: error:") and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_cli_refuses_to_overwrite_input(tmp_path):
+    wav = tmp_path / "in.wav"
+    sf.write(wav, tone(262.0, 0.5), 16000)
+    before = wav.read_bytes()
+    assert run(["features", str(wav), "--pitch", "fast", "-o", str(wav)]) == 2
+    assert wav.read_bytes() == before
