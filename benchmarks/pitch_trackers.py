@@ -78,7 +78,7 @@ def main() -> None:
     print("|---|---|---|")
     for name, ts in timing.items():
         per_s = sum(ts) / audio_s
-        print(f"| {name} | {per_s:.4f} | {1 / per_s:,.0f}x |")
+        print(f"| {name} | {per_s:.4f} | {1 / per_s:,.{1 if per_s > 0.1 else 0}f}x |")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,67 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    import warnings
+
+    from ..data import prepare_dataset
+    from ..progress import progress_bar
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = prepare_dataset(args.audio_dir, args.output, sample_rate=args.sample_rate,
+                            frame_rate=args.frame_rate, pitch=args.pitch,
+                            example_seconds=args.example_seconds, hop_seconds=args.hop_seconds,
+                            val_fraction=args.val_fraction, val_names=args.val or (),
+                            progress=progress_bar("prepare"))
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    print(f"{s.data_dir}: {s.processed} processed, {s.reused} unchanged, "
+          f"{len(s.skipped)} skipped; train {s.train_examples} examples "
+          f"({s.train_seconds:.1f} s), validation {s.val_examples} examples "
+          f"({s.val_seconds:.1f} s)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..train import TrainConfig, train
+
+    cfg = TrainConfig(preset=args.preset, steps=args.steps, batch_size=args.batch_size,
+                      crop_seconds=args.crop_seconds, lr=args.lr, val_every=args.val_every,
+                      checkpoint_every=args.checkpoint_every, seed=args.seed,
+                      accelerator=args.accelerator,
+                      devices=int(args.devices) if args.devices.isdigit() else args.devices,
+                      precision=args.precision)
+    r = train(args.data_dir, args.output, cfg, run_dir=args.run_dir, resume=args.resume,
+              progress=not args.quiet)
+    val = f", validation loss {r.final_val_loss:.3f}" if r.final_val_loss is not None else ""
+    print(f"wrote {r.model_path}: steps {r.first_step}->{r.last_step} in {r.seconds:.0f} s "
+          f"({r.seconds_per_step:.3f} s/step){val}; logs and checkpoints in {r.run_dir}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..evaluate import evaluate_model, evaluate_outputs
+    from ..models import load
+
+    target = Path(args.model)
+    if target.is_dir():
+        report = evaluate_outputs(target, args.source, tag=args.tag, score_pitch=args.pitch,
+                                  out_dir=args.output)
+    else:
+        report = evaluate_model(load(args.model), args.source, out_dir=args.output,
+                                split=args.split, features_pitch=args.features_pitch,
+                                score_pitch=args.pitch, label=target.stem)
+    print(f"{'clip':24} {'spectral':>9} {'loud L1 dB':>10} {'f0 L1 st':>9} {'outliers':>9}")
+    for c in report.clips:
+        print(f"{c.name[:24]:24} {c.spectral_distance:9.3f} {c.loudness_l1_db:10.2f} "
+              f"{c.f0_l1_semitones:9.3f} {c.outlier_ratio:9.1%}")
+    m = report.mean()
+    print(f"{'mean':24} {m['spectral_distance']:9.3f} {m['loudness_l1_db']:10.2f} "
+          f"{m['f0_l1_semitones']:9.3f} {m['outlier_ratio']:9.1%}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
@@ -111,6 +172,53 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     s.add_argument("-o", "--output", required=True, help="output CSV")
     s.set_defaults(func=cmd_features)
+
+    s = sub.add_parser("prepare", help="audio folder -> training data folder")
+    s.add_argument("audio_dir", help="folder searched recursively for audio files")
+    s.add_argument("-o", "--output", required=True, help="data folder to write (or update)")
+    s.add_argument("--pitch", default="crepe-full", choices=list(TRACKERS))
+    s.add_argument("--sample-rate", type=int, default=16000)
+    s.add_argument("--frame-rate", type=float, default=250.0)
+    s.add_argument("--example-seconds", type=float, default=4.0)
+    s.add_argument("--hop-seconds", type=float, default=1.0)
+    s.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of files held out for validation (default 0.1, at least one)")
+    s.add_argument("--val", action="append", metavar="FILE",
+                   help="hold out this file (path relative to AUDIO_DIR); repeatable")
+    s.set_defaults(func=cmd_prepare)
+
+    s = sub.add_parser("train", help="data folder -> model file (PyTorch Lightning)")
+    s.add_argument("data_dir")
+    s.add_argument("--preset", default="tiny", choices=list(PRESETS))
+    s.add_argument("-o", "--output", required=True, help="model file to write (.fddsp)")
+    s.add_argument("--steps", type=int, default=3000)
+    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--crop-seconds", type=float, default=1.0,
+                   help="random crop of each 4 s example per step (0: whole examples)")
+    s.add_argument("--lr", type=float, default=3e-4)
+    s.add_argument("--val-every", type=int, default=250, help="steps between validations")
+    s.add_argument("--checkpoint-every", type=int, default=100)
+    s.add_argument("--run-dir", help="checkpoints and logs (default: OUTPUT with .run)")
+    s.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--accelerator", default="cpu", help="Lightning accelerator: cpu, gpu, auto")
+    s.add_argument("--devices", default="1", help="Lightning devices: a count, a list, or auto")
+    s.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("eval", help="resynthesize clips and score them against the originals")
+    s.add_argument("model", help="model (name or file), or a folder of existing outputs")
+    s.add_argument("source", help="prepared data folder, audio folder, or audio file")
+    s.add_argument("-o", "--output", help="folder for the resynthesized wavs and scores.json")
+    s.add_argument("--split", default="val", choices=["val", "train", "all"],
+                   help="which files of a data folder (default val)")
+    s.add_argument("--tag", help="outputs mode: score OUTPUTS/<stem>.<tag>.wav")
+    s.add_argument("--pitch", default="crepe-tiny", choices=list(TRACKERS),
+                   help="tracker used to compare f0 (default crepe-tiny)")
+    s.add_argument("--features-pitch", default="crepe-full", choices=list(TRACKERS),
+                   help="tracker for the features of plain audio sources (default crepe-full)")
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("info", help="print a model's config and parameter count")
     s.add_argument("model", help=f"model file, bundled name, or preset ({', '.join(PRESETS)})")

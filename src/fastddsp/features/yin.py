@@ -2,8 +2,8 @@
 
 Per frame of ``window`` samples: the difference function d(tau) over lags up to the longest
 period (computed from one FFT cross-correlation and running energies), its cumulative-mean
-normalisation d'(tau), the first dip below ``threshold`` (else the global minimum), and a
-parabolic refinement of the lag. Confidence is ``1 - d'(tau)``, set to 0 for frames quieter than
+normalisation d'(tau), the choice of a dip (see ``frames_pitch``) and a sub-sample refinement of
+its lag. Confidence is ``1 - depth`` of the chosen dip, set to 0 for frames quieter than
 ``silence_db``. Frames depend only on their own samples, so the same code runs offline (frames
 centred on their time) and causally on blocks (frames ending at their time).
 """
@@ -22,7 +22,7 @@ class Yin:
     window: int = 1024
     fmin: float = 45.0
     fmax: float = 2100.0
-    threshold: float = 0.15
+    margin: float = 0.15
     silence_db: float = -60.0
 
     @property
@@ -57,20 +57,23 @@ class Yin:
         dn_np = dn.numpy()
 
         lo, hi = self.min_lag, lag_max
-        seg = dn_np[:, lo:hi]
-        below = seg < self.threshold
-        # first dip under the threshold: from the first lag below it, walk to the local minimum
-        has = below.any(1)
-        first = np.where(has, below.argmax(1), 0)
-        tau = np.where(has, first, seg.argmin(1))
         rows = np.arange(n)
-        for _ in range(seg.shape[1]):
-            nxt = np.minimum(tau + 1, seg.shape[1] - 1)
-            move = has & (seg[rows, nxt] < seg[rows, tau]) & (nxt != tau)
-            if not move.any():
-                break
-            tau = np.where(move, nxt, tau)
-        tau = tau + lo
+        # Candidate periods are the dips (local minima) of d'. Each dip's depth is read off a
+        # parabola through its three lags, since a period between two integer lags looks
+        # shallower than its multiples do. The shortest period whose depth is within
+        # ``margin`` of the deepest dip wins, which avoids YIN's octave-down errors.
+        a, b, c = dn_np[:, lo - 1: hi - 1], dn_np[:, lo: hi], dn_np[:, lo + 1: hi + 1]
+        curv = a - 2 * b + c
+        depth = np.where(curv > 1e-12, b - (a - c) ** 2 / (8 * np.where(curv > 1e-12, curv, 1)),
+                         b)
+        depth = np.clip(depth, 0.0, b)
+        dips = (b < a) & (b <= c)
+        depth_d = np.where(dips, depth, np.inf)
+        best = depth_d.min(1, keepdims=True)
+        chosen = dips & (depth_d <= best + self.margin)
+        has = chosen.any(1)
+        tau = np.where(has, chosen.argmax(1), b.argmin(1)) + lo
+        dip_depth = np.where(has, depth[rows, tau - lo], b[rows, tau - lo])
         # Sub-sample lag: near its minimum d(tau) of a periodic signal is shaped like
         # 1 - cos(2 pi (tau - tau0) / tau0); fitting that curve through three lags is exact for a
         # sinusoid, where a parabola is biased by up to ~10 cents at short lags (high f0).
@@ -84,7 +87,7 @@ class Yin:
         shift = np.clip(shift, -0.5, 0.5)
         period = t0 + shift
         f0 = self.sample_rate / period
-        conf = np.clip(1.0 - dn_np[rows, tau], 0.0, 1.0)
+        conf = np.clip(1.0 - dip_depth, 0.0, 1.0)
         energy = frames.to(torch.float64).pow(2).mean(1).numpy()
         conf = np.where(10 * np.log10(energy + 1e-20) < self.silence_db, 0.0, conf)
         return f0.astype(np.float32), conf.astype(np.float32)

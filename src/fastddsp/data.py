@@ -1,0 +1,303 @@
+"""Datasets: `prepare` (audio folder -> clips with features, split, statistics) and the torch
+``Dataset`` that training and evaluation read.
+
+A data folder holds ``manifest.json`` (settings, files, split, statistics) and ``clips/*.npz``
+(audio at the model rate with its f0, confidence and loudness at the frame rate). Examples are
+windows of ``example_seconds`` every ``hop_seconds`` over each clip. Re-running prepare reuses
+every clip whose file content and settings are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path, write_text_atomic
+from .errors import UserError
+from .features import extract_features
+from .features.loudness import loudness_db
+from .features.pitch import get_tracker
+from .io import read_audio, resample
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus",
+                  ".w64", ".caf"}
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class PrepareSummary:
+    data_dir: Path
+    processed: int = 0
+    reused: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    train_examples: int = 0
+    val_examples: int = 0
+    train_seconds: float = 0.0
+    val_seconds: float = 0.0
+
+
+def find_audio(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in
+                  AUDIO_SUFFIXES and not p.name.startswith("."))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _split_score(rel: str) -> float:
+    return int(hashlib.sha256(rel.encode()).hexdigest()[:8], 16) / 2 ** 32
+
+
+def choose_split(names: list[str], val_fraction: float, val_names: Iterable[str] = ()
+                 ) -> dict[str, str]:
+    """``name -> "train" | "val"``. Named files go to validation; otherwise each file's hash
+    decides, so the split is stable as files are added; with two or more files at least one is
+    held out (unless ``val_fraction`` is 0)."""
+    chosen = set(val_names)
+    if chosen:
+        unknown = chosen - set(names)
+        if unknown:
+            raise UserError("--val file(s) not found among the audio: "
+                            f"{', '.join(sorted(unknown))}")
+        return {n: "val" if n in chosen else "train" for n in names}
+    split = {n: "val" if _split_score(n) < val_fraction else "train" for n in names}
+    if val_fraction > 0 and len(names) >= 2 and "val" not in split.values():
+        split[min(names, key=_split_score)] = "val"
+    if len(names) >= 2 and "train" not in split.values():
+        split[max(names, key=_split_score)] = "train"
+    return split
+
+
+def example_offsets(n_frames: int, example_frames: int, hop_frames: int) -> list[int]:
+    if n_frames <= example_frames:
+        return [0]
+    return list(range(0, n_frames - example_frames + 1, hop_frames))
+
+
+def compute_stats(clips: list[dict[str, np.ndarray]], threshold: float) -> dict[str, Any]:
+    """Pitch and loudness distributions of confidently voiced frames: what timbre transfer maps
+    an input onto."""
+    if not clips:
+        return {}
+    f0 = np.concatenate([c["f0_hz"] for c in clips])
+    ld = np.concatenate([c["loudness_db"] for c in clips])
+    conf = np.concatenate([c["confidence"] for c in clips])
+    voiced = (conf >= threshold) & (ld > -80.0)
+    if not voiced.any():
+        voiced = ld > -80.0
+    if not voiced.any():
+        return {}
+    midi = 12 * np.log2(np.maximum(f0[voiced], 1e-3) / 440.0) + 69
+    q = np.linspace(0, 100, 101)
+    return {
+        "voiced_frames": int(voiced.sum()),
+        "frames": int(f0.size),
+        "pitch_midi": {"mean": float(midi.mean()), "std": float(midi.std()),
+                       "quantiles": np.percentile(midi, q).round(4).tolist()},
+        "loudness_db": {"mean": float(ld[voiced].mean()),
+                        "quantiles": np.percentile(ld[voiced], q).round(4).tolist()},
+    }
+
+
+def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: int = 16000,
+                    frame_rate: float = 250.0, pitch: str = "crepe-full",
+                    example_seconds: float = 4.0, hop_seconds: float = 1.0,
+                    val_fraction: float = 0.1, val_names: Iterable[str] = (),
+                    progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None,
+                    ) -> PrepareSummary:
+    audio_dir, data_dir = Path(audio_dir), Path(data_dir)
+    if not audio_dir.is_dir():
+        raise UserError(f"{audio_dir} is not a folder")
+    files = find_audio(audio_dir)
+    if not files:
+        raise UserError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) under {audio_dir}")
+    hop = sample_rate / frame_rate
+    if abs(hop - round(hop)) > 1e-9:
+        raise UserError(f"sample rate {sample_rate} is not a whole number of frames at "
+                        f"{frame_rate:g} frames/s")
+    tracker = get_tracker(pitch)
+    settings = {"format": FORMAT_VERSION, "sample_rate": sample_rate, "frame_rate": frame_rate,
+                "pitch": pitch, "example_seconds": example_seconds, "hop_seconds": hop_seconds}
+    clips_dir = data_dir / "clips"
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    old: dict[str, Any] = {}
+    manifest_path = data_dir / MANIFEST
+    if manifest_path.is_file():
+        try:
+            prev = json.loads(manifest_path.read_text())
+            if prev.get("settings") == settings:
+                old = {f["sha256"]: f for f in prev.get("files", [])}
+        except (OSError, json.JSONDecodeError):
+            old = {}
+
+    summary = PrepareSummary(data_dir)
+    entries: list[dict[str, Any]] = []
+    for path in (progress(files) if progress else files):
+        rel = path.relative_to(audio_dir).as_posix()
+        try:
+            sha = _sha256(path)
+            clip_name = f"{sha[:24]}.npz"
+            if sha in old and (clips_dir / clip_name).is_file():
+                entries.append({**old[sha], "path": rel})
+                summary.reused += 1
+                continue
+            audio, _ = read_audio(path, sample_rate)
+            feats = extract_features(audio, sample_rate, pitch=pitch, frame_rate=frame_rate,
+                                     loudness_rate=sample_rate)
+        except (UserError, OSError) as e:
+            warnings.warn(f"skipping {rel}: {e}", stacklevel=2)
+            summary.skipped.append((rel, str(e)))
+            continue
+        n = feats.n_frames
+        audio = np.pad(audio, (0, max(0, n * int(hop) - audio.size)))[: n * int(hop)]
+        with atomic_path(clips_dir / clip_name, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, audio=audio.astype(np.float32), f0_hz=feats.f0_hz,
+                     confidence=feats.confidence, loudness_db=feats.loudness_db)
+        entries.append({"path": rel, "sha256": sha, "clip": clip_name, "frames": n,
+                        "seconds": n / frame_rate})
+        summary.processed += 1
+    if not entries:
+        raise UserError(f"none of the {len(files)} audio files under {audio_dir} could be read")
+
+    split = choose_split([e["path"] for e in entries], val_fraction, val_names)
+    ex_frames = round(example_seconds * frame_rate)
+    hop_frames = max(1, round(hop_seconds * frame_rate))
+    train_clips = []
+    for e in entries:
+        e["split"] = split[e["path"]]
+        e["examples"] = len(example_offsets(e["frames"], ex_frames, hop_frames))
+        if e["split"] == "train":
+            summary.train_examples += e["examples"]
+            summary.train_seconds += e["seconds"]
+            with np.load(clips_dir / e["clip"]) as z:
+                train_clips.append({k: z[k] for k in ("f0_hz", "confidence", "loudness_db")})
+        else:
+            summary.val_examples += e["examples"]
+            summary.val_seconds += e["seconds"]
+    stats = compute_stats(train_clips, tracker.voicing_threshold)
+    stats.update({"train_seconds": round(summary.train_seconds, 3), "pitch_tracker": pitch})
+    manifest = {"settings": settings, "files": entries, "stats": stats,
+                "skipped": [{"path": p, "reason": r} for p, r in summary.skipped]}
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=1))
+    keep = {e["clip"] for e in entries}
+    for stale in clips_dir.glob("*.npz"):
+        if stale.name not in keep:
+            stale.unlink()
+    return summary
+
+
+def read_manifest(data_dir: str | Path) -> dict[str, Any]:
+    path = Path(data_dir) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{data_dir} is not a prepared data folder (no {MANIFEST}); "
+                        f"run `fastddsp prepare` first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is damaged: {e}") from None
+
+
+@dataclass
+class Clip:
+    name: str
+    audio: np.ndarray
+    f0_hz: np.ndarray
+    confidence: np.ndarray
+    loudness_db: np.ndarray
+
+
+def load_clips(data_dir: str | Path, split: str | None) -> tuple[list[Clip], dict[str, Any]]:
+    manifest = read_manifest(data_dir)
+    clips = []
+    for e in manifest["files"]:
+        if split is not None and e["split"] != split:
+            continue
+        with np.load(Path(data_dir) / "clips" / e["clip"]) as z:
+            clips.append(Clip(e["path"], z["audio"], z["f0_hz"], z["confidence"],
+                              z["loudness_db"]))
+    return clips, manifest
+
+
+def pitch_shifted(clip: Clip, semitones: float, sample_rate: int, frame_rate: float) -> Clip:
+    """The clip played ``semitones`` higher (and correspondingly shorter), as a tape would;
+    loudness is measured again on the shifted audio."""
+    if semitones == 0:
+        return clip
+    ratio = 2 ** (semitones / 12)
+    hop = round(sample_rate / frame_rate)
+    audio = resample(clip.audio, round(sample_rate * ratio), sample_rate)
+    n = audio.size // hop
+    audio = audio[: n * hop]
+    src_t = np.arange(clip.f0_hz.size) / frame_rate / ratio
+    dst_t = np.arange(n) / frame_rate
+    f0 = np.interp(dst_t, src_t, clip.f0_hz * ratio).astype(np.float32)
+    conf = np.interp(dst_t, src_t, clip.confidence).astype(np.float32)
+    ld = loudness_db(audio, sample_rate, frame_rate)[:n]
+    return Clip(f"{clip.name}@{semitones:+g}", audio, f0, conf, ld)
+
+
+class ExampleDataset(torch.utils.data.Dataset):
+    """Windows over clips. For training, ``crop_frames`` picks a random crop inside each
+    example, ``gain_db`` a random gain (loudness shifted to match) and ``pitch_shifts`` adds
+    tape-shifted copies of every clip."""
+
+    def __init__(self, clips: list[Clip], sample_rate: int, frame_rate: float,
+                 example_seconds: float = 4.0, hop_seconds: float = 1.0,
+                 crop_frames: int | None = None, gain_db: float = 0.0,
+                 pitch_shifts: tuple[float, ...] = (0.0,), seed: int = 0):
+        self.hop = round(sample_rate / frame_rate)
+        self.clips = [pitch_shifted(c, s, sample_rate, frame_rate)
+                      for c in clips for s in pitch_shifts]
+        self.example_frames = round(example_seconds * frame_rate)
+        self.crop_frames = crop_frames
+        self.gain_db = gain_db
+        self.rng = np.random.default_rng(seed)
+        hop_frames = max(1, round(hop_seconds * frame_rate))
+        self.index = [(i, o) for i, c in enumerate(self.clips)
+                      for o in example_offsets(c.f0_hz.size, self.example_frames, hop_frames)]
+        if not self.index:
+            raise UserError("the dataset has no examples")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        ci, start = self.index[i]
+        clip = self.clips[ci]
+        length = self.example_frames
+        if self.crop_frames is not None and self.crop_frames < length:
+            avail = min(length, clip.f0_hz.size - start) - self.crop_frames
+            start += int(self.rng.integers(0, max(avail, 0) + 1))
+            length = self.crop_frames
+        f0 = clip.f0_hz[start: start + length]
+        ld = clip.loudness_db[start: start + length]
+        audio = clip.audio[start * self.hop: (start + length) * self.hop]
+        pad = length - f0.size
+        if pad > 0:  # a clip shorter than one example: pad with silence, pitch held
+            f0 = np.pad(f0, (0, pad), mode="edge")
+            ld = np.pad(ld, (0, pad), constant_values=-80.0)
+            audio = np.pad(audio, (0, length * self.hop - audio.size))
+        if self.gain_db:
+            g = float(self.rng.uniform(-self.gain_db, self.gain_db))
+            audio = audio * 10 ** (g / 20)
+            ld = np.where(ld <= -80.0, -80.0, np.maximum(ld + g, -80.0))
+        return {"f0_hz": torch.from_numpy(np.ascontiguousarray(f0, dtype=np.float32)),
+                "loudness_db": torch.from_numpy(np.ascontiguousarray(ld, dtype=np.float32)),
+                "audio": torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))}

@@ -1,0 +1,206 @@
+"""Training on PyTorch Lightning: a prepared data folder -> a model file.
+
+Adam (3e-4) with exponential decay (x0.98 every 10k steps, as DDSP), gradient clipping at 3.0,
+multi-scale spectral loss. Multi-GPU DDP and mixed precision are Lightning flags. Checkpoints
+are written atomically; ``resume`` continues from the last one at the same step. Logs (CSV) hold
+the training and validation losses and seconds per step; validation audio is written as wavs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from .atomic import atomic_path
+from .data import ExampleDataset, load_clips
+from .dsp.spectral import multiscale_spectral_distance
+from .errors import UserError
+from .models.config import preset_config
+from .models.model import Model
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "tiny"
+    steps: int = 3000
+    batch_size: int = 8
+    crop_seconds: float = 1.0
+    lr: float = 3e-4
+    decay_rate: float = 0.98
+    decay_steps: int = 10000
+    grad_clip: float = 3.0
+    gain_db: float = 6.0
+    pitch_shifts: tuple[float, ...] = (-1.0, 0.0, 1.0)
+    val_every: int = 250
+    checkpoint_every: int = 100
+    seed: int = 0
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    precision: str = "32-true"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made atomic: temporary file, fsync, rename."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        with atomic_path(Path(path), suffix=".ckpt") as tmp:
+            torch.save(checkpoint, tmp)
+
+
+class DDSPTask(L.LightningModule):
+    def __init__(self, model: Model, cfg: TrainConfig, audio_dir: Path | None = None):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        self.audio_dir = audio_dir
+        self._t0: float | None = None
+
+    def forward(self, f0, ld):
+        return self.model(f0, ld)
+
+    def training_step(self, batch, _):
+        pred = self.model(batch["f0_hz"], batch["loudness_db"])
+        loss = multiscale_spectral_distance(pred, batch["audio"])
+        self.log("train_loss", loss, prog_bar=True, on_step=True, batch_size=pred.shape[0])
+        return loss
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self._t0 is not None:
+            self.log("seconds_per_step", time.perf_counter() - self._t0, on_step=True)
+
+    def validation_step(self, batch, batch_idx):
+        gen = torch.Generator().manual_seed(batch_idx)
+        pred = self.model(batch["f0_hz"], batch["loudness_db"], gen)
+        loss = multiscale_spectral_distance(pred, batch["audio"])
+        self.log("val_loss", loss, prog_bar=True, batch_size=pred.shape[0])
+        if batch_idx == 0 and self.audio_dir is not None and self.trainer.is_global_zero:
+            from .io import write_audio
+            write_audio(self.audio_dir / f"val_step{self.global_step:06d}.wav",
+                        pred[0].detach().float().cpu().numpy(), self.model.sample_rate)
+        return loss
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr)
+        decay = self.cfg.decay_rate ** (1.0 / self.cfg.decay_steps)
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=decay)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class _StepRecorder(Callback):
+    """Remembers the first global step seen (how a resumed run proves where it started)."""
+
+    def __init__(self) -> None:
+        self.first_step: int | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.first_step is None:
+            self.first_step = trainer.global_step
+
+
+@dataclass
+class TrainResult:
+    model_path: Path
+    run_dir: Path
+    first_step: int
+    last_step: int
+    seconds: float
+    seconds_per_step: float
+    final_val_loss: float | None
+
+
+def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
+          run_dir: str | Path | None = None, resume: bool = False,
+          progress: bool = True) -> TrainResult:
+    output = Path(output)
+    if output.suffix == "":
+        output = output.with_suffix(".fddsp")
+    run_dir = Path(run_dir) if run_dir else output.with_suffix(".run")
+    ckpt_dir = run_dir / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if resume and not last.is_file():
+        raise UserError(f"--resume: no checkpoint at {last}")
+    if not resume and last.is_file():
+        raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or "
+                        f"choose another --run-dir")
+    train_clips, manifest = load_clips(data_dir, "train")
+    val_clips, _ = load_clips(data_dir, "val")
+    settings = manifest["settings"]
+    if not train_clips:
+        raise UserError(f"{data_dir} has no training files")
+    sr, fr = settings["sample_rate"], settings["frame_rate"]
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    model = Model(preset_config(cfg.preset, sr, fr), stats=manifest.get("stats", {}),
+                  seed=cfg.seed)
+    crop = max(1, round(cfg.crop_seconds * fr)) if cfg.crop_seconds else None
+    train_ds = ExampleDataset(train_clips, sr, fr, settings["example_seconds"],
+                              settings["hop_seconds"], crop_frames=crop, gain_db=cfg.gain_db,
+                              pitch_shifts=cfg.pitch_shifts, seed=cfg.seed)
+    loaders: dict[str, Any] = {"train_dataloaders": torch.utils.data.DataLoader(
+        train_ds, batch_size=min(cfg.batch_size, len(train_ds)), shuffle=True, drop_last=True)}
+    if val_clips:
+        val_ds = ExampleDataset(val_clips, sr, fr, settings["example_seconds"],
+                                settings["hop_seconds"])
+        loaders["val_dataloaders"] = torch.utils.data.DataLoader(val_ds, batch_size=4)
+    audio_dir = run_dir / "audio"
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    task = DDSPTask(model, cfg, audio_dir)
+    recorder = _StepRecorder()
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                                 every_n_train_steps=cfg.checkpoint_every)
+    epoch_steps = len(loaders["train_dataloaders"])
+    trainer = L.Trainer(
+        max_steps=cfg.steps, accelerator=cfg.accelerator, devices=cfg.devices,
+        precision=cfg.precision, gradient_clip_val=cfg.grad_clip,
+        callbacks=[checkpoint, recorder], plugins=[AtomicCheckpointIO()],
+        # a new logs/version_N per (re)start, so a resumed run keeps its history
+        logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),
+        val_check_interval=min(cfg.val_every, epoch_steps) if val_clips else None,
+        check_val_every_n_epoch=None if val_clips else 1,
+        limit_val_batches=1.0 if val_clips else 0, num_sanity_val_steps=0,
+        enable_progress_bar=progress, enable_model_summary=False,
+        log_every_n_steps=max(1, min(10, epoch_steps)),
+        default_root_dir=run_dir,
+    )
+    (run_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    task.train()  # Model() starts in eval mode; BatchNorm must learn its statistics
+    t0 = time.perf_counter()
+    trainer.fit(task, ckpt_path=str(last) if resume else None, **loaders)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    model.stats = {**model.stats, "training": {
+        "preset": cfg.preset, "steps": trainer.global_step,
+        "train_seconds_audio": manifest.get("stats", {}).get("train_seconds")}}
+    model.save(output)
+    first = recorder.first_step if recorder.first_step is not None else trainer.global_step
+    done = trainer.global_step - first
+    val = trainer.callback_metrics.get("val_loss")
+    return TrainResult(output, run_dir, first, trainer.global_step, seconds,
+                       seconds / done if done else math.nan,
+                       float(val) if val is not None else None)
+
+
+def read_losses(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """``{"train_loss": [(step, value), ...], "val_loss": [...]}`` from a run's CSV logs (all
+    of its segments, in step order)."""
+    import csv
+    out: dict[str, list[tuple[int, float]]] = {"train_loss": [], "val_loss": []}
+    for path in sorted((Path(run_dir) / "logs").glob("version_*/metrics.csv")):
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                for key in out:
+                    if row.get(key):
+                        out[key].append((int(row["step"]), float(row[key])))
+    return {k: sorted(v) for k, v in out.items()}
+

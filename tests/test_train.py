@@ -1,0 +1,81 @@
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import fastddsp
+from fastddsp.data import prepare_dataset
+from fastddsp.train import TrainConfig, read_losses, train
+from tests.synthetic import write_instrument
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    write_instrument(root / "audio", n_files=4, seconds=7.5)  # 30 s of audio
+    prepare_dataset(root / "audio", root / "data", pitch="fast", val_names=["take3.wav"])
+    return root / "data"
+
+
+def test_tiny_trains_and_the_loss_falls(data_dir, tmp_path):
+    cfg = TrainConfig(preset="tiny", steps=60, batch_size=4, lr=3e-3, val_every=30,
+                      checkpoint_every=30)
+    r = train(data_dir, tmp_path / "m", cfg, progress=False)
+    losses = [v for _, v in read_losses(r.run_dir)["train_loss"]]
+    assert len(losses) >= 5
+    assert np.mean(losses[-2:]) < np.mean(losses[:2]) - 0.5
+    assert r.final_val_loss is not None and np.isfinite(r.final_val_loss)
+    model = fastddsp.load(r.model_path)
+    assert model.stats["training"]["steps"] == 60
+    assert model.stats["pitch_midi"]["mean"] > 50
+    assert list((r.run_dir / "audio").glob("val_step*.wav"))
+    assert not model.training
+
+
+def test_resume_after_a_kill_continues_at_the_checkpointed_step(data_dir, tmp_path):
+    out = tmp_path / "m.fddsp"
+    run_dir = tmp_path / "m.run"
+    cmd = [sys.executable, "-m", "fastddsp", "train", str(data_dir), "--preset", "tiny", "-o",
+           str(out), "--steps", "100000", "--batch-size", "2", "--checkpoint-every", "5",
+           "--val-every", "100000", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            if ckpt.is_file():
+                state = torch.load(ckpt, map_location="cpu", weights_only=False)
+                if state["global_step"] >= 10:
+                    break
+            time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"]
+    assert saved >= 10 and not out.exists()
+    r = train(data_dir, out, TrainConfig(preset="tiny", steps=saved + 5, batch_size=2,
+                                         checkpoint_every=5, val_every=100000),
+              resume=True, progress=False)
+    assert (r.first_step, r.last_step) == (saved, saved + 5)
+    assert out.is_file()
+
+
+def test_refuses_to_clobber_a_run_without_resume(data_dir, tmp_path):
+    cfg = TrainConfig(steps=2, batch_size=2, checkpoint_every=1, val_every=1000)
+    train(data_dir, tmp_path / "m", cfg, progress=False)
+    with pytest.raises(fastddsp.UserError, match="--resume"):
+        train(data_dir, tmp_path / "m", cfg, progress=False)
+    with pytest.raises(fastddsp.UserError, match="no checkpoint"):
+        train(data_dir, tmp_path / "other", cfg, resume=True, progress=False)
+
+
+def test_logs_of_a_resumed_run_keep_their_history(data_dir, tmp_path):
+    cfg = TrainConfig(steps=20, batch_size=2, checkpoint_every=10, val_every=1000)
+    train(data_dir, tmp_path / "m", cfg, progress=False)
+    cfg.steps = 40
+    r = train(data_dir, tmp_path / "m", cfg, resume=True, progress=False)
+    steps = [s for s, _ in read_losses(r.run_dir)["train_loss"]]
+    assert min(steps) < 20 <= max(steps) and max(steps) >= 29
