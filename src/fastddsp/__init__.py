@@ -1,11 +1,13 @@
 """fastddsp: fast DDSP instrument synthesis and timbre transfer.
 
-The names users and tests import live here: ``Model``, ``load``, ``extract_features``.
+The names users and tests import live here: ``Model``, ``load``, ``extract_features``,
+``transfer``.
 """
 
 from .errors import FastDDSPError, ModelFileError, UnknownModelError, UserError
 from .features import Features, extract_features
 from .models import PRESETS, Model, ModelConfig, bundled_models, load
+from .transfer import transfer
 
 __version__ = "0.1.0"
 
@@ -22,4 +24,5 @@ __all__ = [
            "bundled_models",
            "extract_features",
            "load",
+    "transfer",
 ]

@@ -15,7 +15,7 @@ from .errors import UserError
 from .features.frames import Features
 
 
-def _check_input_file(path: Path, what: str) -> None:
+def check_input_file(path: Path, what: str) -> None:
     if not path.exists():
         raise UserError(f"{what} {path} does not exist")
     if path.is_dir():
@@ -35,7 +35,7 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     """Any file soundfile reads -> mono float32 (channels averaged), resampled to
     ``sample_rate`` when given. Returns (audio, rate)."""
     path = Path(path)
-    _check_input_file(path, "audio file")
+    check_input_file(path, "audio file")
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
@@ -74,7 +74,7 @@ def read_features_csv(path: str | Path) -> Features:
     """A CSV with columns ``time_s, f0_hz, loudness_db`` (``confidence`` optional), one row per
     frame at any constant or varying frame rate."""
     path = Path(path)
-    _check_input_file(path, "features file")
+    check_input_file(path, "features file")
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))

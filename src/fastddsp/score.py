@@ -3,6 +3,7 @@ in, attack and release), for synthesis without input audio."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,3 +67,70 @@ def notes_to_features(notes: tuple[Note, ...] | list[Note], frame_rate: float,
     loudness = np.maximum(loudness, -80.0)
     return Features(f0.astype(np.float32), loudness.astype(np.float32),
                     (gain > 0).astype(np.float32), frame_rate)
+
+
+NOTE_NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def parse_note(text: str) -> float:
+    """``"A4"``, ``"C#5"``, ``"Eb3"`` or a MIDI number -> MIDI note number."""
+    t = text.strip()
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    if len(t) < 2 or t[0].upper() not in NOTE_NAMES:
+        raise ValueError(f"not a note: {text!r}")
+    base, rest = NOTE_NAMES[t[0].upper()], t[1:]
+    while rest and rest[0] in "#b":
+        base += 1 if rest[0] == "#" else -1
+        rest = rest[1:]
+    try:
+        octave = int(rest)
+    except ValueError:
+        raise ValueError(f"not a note: {text!r}") from None
+    return float(base + 12 * (octave + 1))
+
+
+def read_text_score(text: str) -> list[Note]:
+    """One note per line: ``NOTE START_S DURATION_S [VELOCITY]``; a ``#`` at the start of a
+    line or after a space starts a comment."""
+    notes = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()  # comments, not sharps (C#5)
+        if not line:
+            continue
+        parts = line.replace(",", " ").split()
+        if len(parts) not in (3, 4):
+            raise ValueError(f"line {number}: expected NOTE START DURATION [VELOCITY]")
+        try:
+            vel = float(parts[3]) if len(parts) == 4 else 0.8
+            note = Note(parse_note(parts[0]), float(parts[1]), float(parts[2]), vel)
+        except ValueError as e:
+            raise ValueError(f"line {number}: {e}") from None
+        if note.duration_s <= 0 or note.start_s < 0 or not 0 < note.velocity <= 1:
+            raise ValueError(f"line {number}: start >= 0, duration > 0, 0 < velocity <= 1")
+        notes.append(note)
+    if not notes:
+        raise ValueError("the score has no notes")
+    return notes
+
+
+def read_midi(path: str) -> list[Note]:
+    """The notes of a MIDI file (all tracks, tempo changes honoured), in seconds."""
+    import mido
+    mid = mido.MidiFile(path)
+    t = 0.0
+    on: dict[tuple[int, int], tuple[float, int]] = {}
+    notes = []
+    for msg in mid:
+        t += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            on[(msg.channel, msg.note)] = (t, msg.velocity)
+        elif msg.type in ("note_off", "note_on") and (msg.channel, msg.note) in on:
+            start, vel = on.pop((msg.channel, msg.note))
+            if t > start:
+                notes.append(Note(float(msg.note), start, t - start, vel / 127))
+    if not notes:
+        raise ValueError("the MIDI file has no notes")
+    return sorted(notes, key=lambda n: n.start_s)

@@ -166,7 +166,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
         callbacks=[checkpoint, recorder], plugins=[AtomicCheckpointIO()],
         # a new logs/version_N per (re)start, so a resumed run keeps its history
         logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),
-        val_check_interval=min(cfg.val_every, epoch_steps) if val_clips else None,
+        # steps counted across epochs: tiny datasets have epochs of a few steps
+        val_check_interval=cfg.val_every if val_clips else None,
         check_val_every_n_epoch=None if val_clips else 1,
         limit_val_batches=1.0 if val_clips else 0, num_sanity_val_steps=0,
         enable_progress_bar=progress, enable_model_summary=False,

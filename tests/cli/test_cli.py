@@ -84,7 +84,7 @@ def test_demo_writes_page_and_audio(tmp_path):
     for w in wavs:
         assert w.name in page
         audio, sr = sf.read(w)
-        assert sr == 16000 and audio.shape[0] > 16000 * 5
+        assert sr == 16000 and audio.shape[0] > 16000 * 4
 
 
 def test_console_script_runs():

@@ -103,7 +103,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
 
     cfg = TrainConfig(preset=args.preset, steps=args.steps, batch_size=args.batch_size,
-                      crop_seconds=args.crop_seconds, lr=args.lr, val_every=args.val_every,
+                      crop_seconds=args.crop_seconds, lr=args.lr, decay_steps=args.decay_steps,
+                      val_every=args.val_every,
                       checkpoint_every=args.checkpoint_every, seed=args.seed,
                       accelerator=args.accelerator,
                       devices=int(args.devices) if args.devices.isdigit() else args.devices,
@@ -138,12 +139,78 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _octave(value: str) -> str | int:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"--octave must be 'auto' or an integer, not {value!r}") from None
+
+
+def _loudness(value: str) -> str | float:
+    if value in ("auto", "none"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise UserError(f"--loudness must be auto, none or a number of dB, not {value!r}"
+                        ) from None
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from ..models import load
+    from ..transfer import transfer_file
+
+    inputs = [Path(p) for p in args.inputs]
+    model = load(args.model)
+    octave, loudness = _octave(args.octave), _loudness(args.loudness)
+    if args.sr is not None and not 4000 <= args.sr <= 192000:
+        raise UserError("--sr must be within 4000..192000 Hz")
+    out = Path(args.output) if args.output else None
+    if len(inputs) > 1 and out is not None and out.suffix:
+        raise UserError("with several inputs, -o must be a folder")
+    for src in inputs:
+        if out is None:
+            dst = src.with_name(f"{src.stem}.{Path(args.model).stem}.wav")
+        elif len(inputs) > 1 or out.is_dir():
+            dst = out / f"{src.stem}.{Path(args.model).stem}.wav"
+        else:
+            dst = out
+        r = transfer_file(str(src), str(dst), model, octave=octave,
+                          pitch_shift=args.pitch_shift, loudness=loudness, pitch=args.pitch,
+                          sr_out=args.sr)
+        a = r.adjustment
+        print(f"wrote {r.output}: {r.seconds:.2f} s at {r.sample_rate} Hz "
+              f"(octave {a.octaves:+d}, pitch shift {a.semitones:+g} st, "
+              f"loudness {a.loudness_mode}, {a.voiced_share:.0%} voiced)")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from ..io import resample, write_audio
+    from ..models import load
+    from ..render import read_score, render_notes
+
+    out = Path(args.output)
+    _refuse_overwrite_input(out, Path(args.score))
+    notes = read_score(args.score)
+    model = load(args.model)
+    audio = render_notes(notes, model, seed=args.seed)
+    rate = args.sr or model.sample_rate
+    write_audio(out, resample(audio, model.sample_rate, rate), rate)
+    print(f"wrote {out}: {len(notes)} notes, {audio.size / model.sample_rate:.2f} s at {rate} Hz")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
     result = run_demo(args.output)
-    for label, wav in result.rows:
-        print(f"{label}: {wav}")
+    print(f"rendered the melody and the sung phrase through {len(result.rows)} models "
+          f"({', '.join(result.rows)})")
+    if not result.trained:
+        print("note: no pretrained model is bundled; these are untrained presets")
     print(f"open {result.folder / 'index.html'}")
     return 0
 
@@ -196,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--crop-seconds", type=float, default=1.0,
                    help="random crop of each 4 s example per step (0: whole examples)")
     s.add_argument("--lr", type=float, default=3e-4)
+    s.add_argument("--decay-steps", type=int, default=10000,
+                   help="learning rate x0.98 every this many steps (default 10000, as DDSP)")
     s.add_argument("--val-every", type=int, default=250, help="steps between validations")
     s.add_argument("--checkpoint-every", type=int, default=100)
     s.add_argument("--run-dir", help="checkpoints and logs (default: OUTPUT with .run)")
@@ -219,6 +288,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--features-pitch", default="crepe-full", choices=list(TRACKERS),
                    help="tracker for the features of plain audio sources (default crepe-full)")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("transfer", help="recordings -> the same melody on an instrument")
+    s.add_argument("inputs", nargs="+", metavar="IN", help="audio files (any format/rate)")
+    s.add_argument("--model", default="violin-tiny", help="bundled model name or model file")
+    s.add_argument("-o", "--output", help="output file, or folder for several inputs "
+                   "(default: IN's folder, IN.MODEL.wav)")
+    s.add_argument("--octave", default="auto", help="auto (toward the training pitch) or N")
+    s.add_argument("--pitch-shift", type=float, default=0.0, help="extra semitones")
+    s.add_argument("--loudness", default="auto", help="auto (quantile mapping), none, or dB")
+    s.add_argument("--pitch", default="crepe-full", choices=list(TRACKERS))
+    s.add_argument("--sr", type=int, help="output sample rate (default: the input's)")
+    s.set_defaults(func=cmd_transfer)
+
+    s = sub.add_parser("render", help="MIDI file or text score -> audio")
+    s.add_argument("score", help=".mid/.midi, or text: NOTE START_S DURATION_S [VELOCITY] per line")
+    s.add_argument("--model", default="violin-tiny", help="bundled model name or model file")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--sr", type=int, help="output sample rate (default: the model's)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_render)
 
     s = sub.add_parser("info", help="print a model's config and parameter count")
     s.add_argument("model", help=f"model file, bundled name, or preset ({', '.join(PRESETS)})")

@@ -107,6 +107,8 @@ def harmonic_synth(
 
     # Only harmonics that are non-zero somewhere need computing.
     used = (amplitudes.detach() != 0).flatten(0, 1).any(0)
+    if right_amplitudes is not None:
+        used = used | (right_amplitudes.detach() != 0).flatten(0, 1).any(0)
     n_used = int(used.nonzero().max().item()) + 1 if bool(used.any()) else 1
     amps = amplitudes[..., :n_used]
 

@@ -30,6 +30,35 @@ def white_noise(shape: tuple[int, ...], generator: torch.Generator | None = None
     return torch.rand(shape, generator=generator, device=device) * 2.0 - 1.0
 
 
+NOISE_BLOCK = 4096
+
+
+def indexed_noise(seed: int, start: int, n: int, batch: int = 1) -> torch.Tensor:
+    """White noise ``[batch, n]`` for samples ``[start, start + n)`` of the stream ``seed``:
+    any range can be drawn on its own and always gets the same samples (counter-based: block k
+    of 4096 samples comes from a generator seeded with (seed, row, k)), so chunked and one-pass
+    rendering agree."""
+    first, last = start // NOISE_BLOCK, (start + n - 1) // NOISE_BLOCK
+    rows = []
+    for r in range(batch):
+        blocks = []
+        for k in range(first, last + 1):
+            gen = torch.Generator().manual_seed((seed * 1_000_003 + r) * 1_000_033 + k)
+            blocks.append(torch.rand(NOISE_BLOCK, generator=gen))
+        flat = torch.cat(blocks) if blocks else torch.zeros(0)
+        off = start - first * NOISE_BLOCK
+        rows.append(flat[off: off + n])
+    return torch.stack(rows) * 2.0 - 1.0
+
+
+def noise_context(hop: int, n_bands: int) -> tuple[int, int]:
+    """Frames of context (before, after) a range of frames needs for its filtered noise to
+    equal one-pass rendering: the FIR's overlap-add reaches into neighbouring frames."""
+    ir = 2 * (n_bands - 1)
+    delay = ir // 2
+    return -(-(hop + ir - 2 - delay) // hop), (hop - 1 + delay) // hop
+
+
 def filtered_noise(magnitudes: torch.Tensor, noise: torch.Tensor, hop: int) -> torch.Tensor:
     """Filter ``noise`` ``[batch, frames * hop]`` with frame f's FIR on samples
     ``[f * hop, (f + 1) * hop)``; overlap-add; delay-compensated so output aligns with input."""

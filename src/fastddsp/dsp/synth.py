@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .harmonic import harmonic_amplitudes, harmonic_synth
-from .noise import filtered_noise, noise_magnitudes, white_noise
+from .noise import filtered_noise, indexed_noise, noise_magnitudes, white_noise
 from .reverb import initial_impulse_response, reverb
 
 
@@ -41,10 +41,13 @@ def controls_from_raw(raw: torch.Tensor, f0_hz: torch.Tensor, n_harmonics: int,
 
 def render(controls: Controls, hop: int, sample_rate: float, reverb_ir: torch.Tensor | None,
            generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-           ) -> torch.Tensor:
-    """Controls -> audio ``[B, F * hop]``. ``noise`` (white, same shape as the output) may be
-    given; otherwise it is drawn from ``generator``."""
+           seed: int | None = None) -> torch.Tensor:
+    """Controls -> audio ``[B, F * hop]``. The white noise is ``noise`` if given, else the
+    indexable stream ``seed`` if given (what chunked rendering reproduces), else drawn from
+    ``generator``."""
     harmonic, _ = harmonic_synth(controls.f0_hz, controls.harmonics, hop, sample_rate)
+    if noise is None and seed is not None:
+        noise = indexed_noise(seed, 0, harmonic.shape[1], harmonic.shape[0])
     if noise is None:
         noise = white_noise(tuple(harmonic.shape), generator, harmonic.device)
     audio = harmonic + filtered_noise(controls.noise, noise, hop)
@@ -68,5 +71,6 @@ class Synth(nn.Module):
     def controls(self, raw: torch.Tensor, f0_hz: torch.Tensor) -> Controls:
         return controls_from_raw(raw, f0_hz, self.n_harmonics, self.sample_rate)
 
-    def forward(self, controls: Controls, generator: torch.Generator | None = None) -> torch.Tensor:
-        return render(controls, self.hop, self.sample_rate, self.reverb_ir, generator)
+    def forward(self, controls: Controls, generator: torch.Generator | None = None,
+                seed: int | None = None) -> torch.Tensor:
+        return render(controls, self.hop, self.sample_rate, self.reverb_ir, generator, seed=seed)

@@ -12,7 +12,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..errors import UserError
 from .frames import Features
-from .loudness import frame_centres, loudness_db
+from .loudness import frame_centres, loudness_at, loudness_db
 from .pitch import PITCH_RATE, clean_f0, get_tracker
 
 CACHE_VERSION = 1
@@ -83,3 +83,87 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
         except OSError:
             pass  # a read-only cache is not an error
     return feats
+
+
+class _FrameFeeder:
+    """Receives audio at one rate in blocks and computes the frames whose analysis window
+    (``half`` samples either side of the centre) has fully arrived; zero padding only at the
+    true start and end of the signal, so the frames equal one-pass analysis."""
+
+    def __init__(self, centres: np.ndarray, half: int, analyse):
+        self.centres, self.half, self.analyse = centres, half, analyse
+        self.buf = np.zeros(0, np.float32)
+        self.start = 0          # absolute sample index of buf[0]
+        self.next = 0           # next frame to compute
+        self.parts: list[tuple[np.ndarray, ...]] = []
+
+    def push(self, block: np.ndarray, last: bool) -> None:
+        self.buf = np.concatenate([self.buf, block])
+        end = self.start + self.buf.size
+        stop = self.centres.size if last else int(np.searchsorted(
+            self.centres, end - self.half, side="right"))
+        if stop > self.next:
+            c = self.centres[self.next: stop]
+            lo = max(0, int(c[0]) - self.half)
+            # the analysers zero-pad outside the segment they get: only true signal edges
+            self.parts.append(self.analyse(self.buf[lo - self.start:], c - lo))
+            self.next = stop
+        if self.next < self.centres.size:
+            keep = max(self.start, int(self.centres[self.next]) - self.half)
+            self.buf = self.buf[keep - self.start:]
+            self.start = keep
+
+    def result(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.concatenate(p) for p in zip(*self.parts, strict=True))
+
+
+def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rate: float = 250.0,
+                          loudness_rate: int = 16000, block_seconds: float = 30.0) -> Features:
+    """Features of an audio file of any length in bounded memory: the file is read, mixed to
+    mono and resampled block by block; only the frame-rate features are kept. Equal to
+    ``extract_features`` on the whole file, except that CREPE's Viterbi path is decoded per
+    block."""
+    import soundfile as sf
+    import soxr
+
+    from ..io import check_input_file
+    path = Path(path)
+    check_input_file(path, "audio file")
+    tracker = get_tracker(pitch)
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"cannot read {path} as audio: {first}") from None
+    with f:
+        sr, total = f.samplerate, f.frames
+        if total <= 0:
+            raise UserError(f"audio file {path} contains no samples")
+        n_model = round(total * loudness_rate / sr)
+        centres_ld = frame_centres(n_model, loudness_rate, frame_rate)
+        n = centres_ld.size
+        centres16 = np.round(np.arange(n) * PITCH_RATE / frame_rate).astype(np.int64)
+        ld_feed = _FrameFeeder(centres_ld, 256, lambda a, c: (loudness_at(a, c, loudness_rate),))
+        p_feed = _FrameFeeder(centres16, 512, lambda a, c: tracker.run(a, c))
+        rs_ld = soxr.ResampleStream(sr, loudness_rate, 1, dtype="float32", quality="HQ")
+        rs_p = soxr.ResampleStream(sr, PITCH_RATE, 1, dtype="float32", quality="HQ")
+        read = 0
+        for block in f.blocks(blocksize=max(1, int(block_seconds * sr)), dtype="float32",
+                              always_2d=True):
+            read += block.shape[0]
+            mono = block.mean(1)
+            if not np.all(np.isfinite(mono)):
+                raise UserError(f"audio file {path} contains NaN or infinite samples")
+            last = read >= total
+            ld_feed.push(rs_ld.resample_chunk(mono, last=last), last)
+            p_feed.push(rs_p.resample_chunk(mono, last=last), last)
+            if last:
+                break
+        if read < total:  # the header promised more samples than the file holds
+            ld_feed.push(rs_ld.resample_chunk(np.zeros(0, np.float32), last=True), True)
+            p_feed.push(rs_p.resample_chunk(np.zeros(0, np.float32), last=True), True)
+    (ld,) = ld_feed.result()
+    f0_raw, conf = p_feed.result()
+    f0 = clean_f0(f0_raw, conf, tracker.voicing_threshold)
+    return Features(f0.astype(np.float32), ld.astype(np.float32), conf.astype(np.float32),
+                    frame_rate)

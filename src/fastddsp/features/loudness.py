@@ -35,10 +35,16 @@ def frame_centres(n_samples: int, sample_rate: float, frame_rate: float) -> np.n
 
 
 def loudness_db(audio: np.ndarray | torch.Tensor, sample_rate: float, frame_rate: float = 250.0,
-                n_fft: int = 512, chunk_frames: int = 4096) -> np.ndarray:
+                n_fft: int = 512) -> np.ndarray:
     """Mono audio -> A-weighted loudness in dB per frame, as float32."""
+    n = int(np.asarray(audio).size)
+    return loudness_at(audio, frame_centres(n, sample_rate, frame_rate), sample_rate, n_fft)
+
+
+def loudness_at(audio: np.ndarray | torch.Tensor, centres: np.ndarray, sample_rate: float,
+                n_fft: int = 512, chunk_frames: int = 4096) -> np.ndarray:
+    """Loudness of frames centred on the given sample indices (zeros outside ``audio``)."""
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(-1)
-    centres = frame_centres(x.numel(), sample_rate, frame_rate)
     padded = torch.nn.functional.pad(x, (n_fft // 2, n_fft // 2))
     window = torch.hann_window(n_fft, periodic=True)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)

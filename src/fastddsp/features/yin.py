@@ -93,7 +93,7 @@ class Yin:
         return f0.astype(np.float32), conf.astype(np.float32)
 
     def pitch(self, audio: np.ndarray, centres: np.ndarray, causal: bool = False,
-              chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+              chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Frames centred on ``centres`` (or ending there when ``causal``) of ``audio`` at
         ``sample_rate``; zero padding outside the signal."""
         x = torch.as_tensor(np.asarray(audio, dtype=np.float32))

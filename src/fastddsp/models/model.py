@@ -75,9 +75,11 @@ class Model(nn.Module):
         return self.synth.controls(self.decode(f0_hz, loudness_db), f0_hz)
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """``[B, F]`` pitch and loudness -> audio ``[B, F * hop]`` (differentiable)."""
-        return self.synth(self.controls(f0_hz, loudness_db), generator)
+                generator: torch.Generator | None = None, seed: int | None = None
+                ) -> torch.Tensor:
+        """``[B, F]`` pitch and loudness -> audio ``[B, F * hop]`` (differentiable). Noise comes
+        from the indexable stream ``seed`` if given, else from ``generator``."""
+        return self.synth(self.controls(f0_hz, loudness_db), generator, seed=seed)
 
     @torch.inference_mode()
     def synthesize(self, f0_hz: Any, loudness_db: Any, seed: int = 0) -> np.ndarray:
@@ -92,8 +94,7 @@ class Model(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            gen = torch.Generator().manual_seed(seed)
-            audio = self(torch.from_numpy(f0)[None], torch.from_numpy(ld)[None], gen)
+            audio = self(torch.from_numpy(f0)[None], torch.from_numpy(ld)[None], seed=seed)
         finally:
             self.train(was_training)
         return audio[0].numpy().astype(np.float32, copy=False)
