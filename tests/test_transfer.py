@@ -11,7 +11,7 @@ import fastddsp
 from fastddsp.cli.main import run
 from fastddsp.features.loudness import frame_centres
 from fastddsp.features.pitch import track
-from fastddsp.transfer import adjust_features, transfer
+from fastddsp.timbre_transfer import adjust_features, transfer
 from tests.conftest import tone
 
 
@@ -150,7 +150,7 @@ def test_internal_failure_exits_1_and_leaves_nothing(tmp_path, capsys, model_fil
         yield np.zeros(64, np.float32)
         raise RuntimeError("synthesis exploded")
 
-    monkeypatch.setattr("fastddsp.transfer.render_chunks", broken)
+    monkeypatch.setattr("fastddsp.timbre_transfer.render_chunks", broken)
     out = tmp_path / "out.wav"
     assert run(["transfer", str(src), "--model", str(model_file), "--pitch", "fast", "-o",
                 str(out)]) == 1
@@ -169,7 +169,7 @@ def test_input_is_never_overwritten(tmp_path, model_file):
 
 PEAK_SCRIPT = textwrap.dedent("""
     import resource, sys
-    from fastddsp.transfer import transfer_file
+    from fastddsp.timbre_transfer import transfer_file
     transfer_file(sys.argv[1], sys.argv[2], sys.argv[3], pitch="fast", block_seconds=30)
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """)

@@ -7,7 +7,7 @@ The names users and tests import live here: ``Model``, ``load``, ``extract_featu
 from .errors import FastDDSPError, ModelFileError, UnknownModelError, UserError
 from .features import Features, extract_features
 from .models import PRESETS, Model, ModelConfig, bundled_models, load
-from .transfer import transfer
+from .timbre_transfer import transfer
 
 __version__ = "0.1.0"
 

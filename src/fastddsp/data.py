@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,8 +26,6 @@ from .features import extract_features
 from .features.loudness import loudness_db
 from .features.pitch import get_tracker
 from .io import read_audio, resample
-
-log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus",
                   ".w64", ".caf"}

@@ -21,7 +21,7 @@ from .models.model import Model
 from .models.registry import bundled_models, load
 from .render import render_notes
 from .score import DEMO_MELODY, Note, notes_to_features
-from .transfer import transfer_features
+from .timbre_transfer import transfer_features
 
 SR = 16000
 VOICE_PHRASE = tuple(Note(m, t, d) for m, t, d in [

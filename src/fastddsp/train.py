@@ -182,7 +182,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     model.eval()
     model.stats = {**model.stats, "training": {
         "preset": cfg.preset, "steps": trainer.global_step,
-        "train_seconds_audio": manifest.get("stats", {}).get("train_seconds")}}
+        "train_seconds_audio": manifest.get("stats", {}).get("train_seconds"),
+        "wall_seconds_last_segment": round(seconds, 1)}}
     model.save(output)
     first = recorder.first_step if recorder.first_step is not None else trainer.global_step
     done = trainer.global_step - first

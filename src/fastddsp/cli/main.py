@@ -160,7 +160,7 @@ def _loudness(value: str) -> str | float:
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     from ..models import load
-    from ..transfer import transfer_file
+    from ..timbre_transfer import transfer_file
 
     inputs = [Path(p) for p in args.inputs]
     model = load(args.model)

@@ -1,0 +1,84 @@
+"""Bundled models against the thesis outputs on the same held-out clips.
+
+    .venv/bin/python benchmarks/quality_table.py [--data ../shared/data] [--runs runs]
+
+For each instrument: the validation clips of runs/data/<instrument>; each bundled model
+resynthesizes them from their own features; the thesis' outputs of the same clips are scored
+the same way (multi-scale spectral distance at -20 LUFS, lower is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from fastddsp.data import load_clips
+from fastddsp.evaluate import evaluate_model, score_pair
+from fastddsp.io import read_audio
+from fastddsp.models.registry import bundled_models, load
+
+THESIS_TAG = {"full": "full", "cnn": "cnn", "tiny": "cnn_tiny", "cnn-q": "cnn_q",
+              "tiny-q": "cnn_tiny_q"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--runs", default="runs")
+    ap.add_argument("--pitch", default="crepe-tiny")
+    args = ap.parse_args()
+    shared, runs = Path(args.data), Path(args.runs)
+    print("| model | train audio | steps | wall time | s/step (median) | ours: spectral | "
+          "thesis: spectral | ours: loudness L1 dB | ours: f0 L1 st |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in bundled_models():
+        inst, preset = name.split("-", 1)
+        data_dir = runs / "data" / inst
+        if not data_dir.is_dir():
+            continue
+        model = load(name)
+        rep = evaluate_model(model, data_dir, split="val", score_pitch=args.pitch, label=name)
+        clips, _ = load_clips(data_dir, "val")
+        thesis = []
+        for c in clips:
+            out = shared / "thesis_outputs" / inst / f"{Path(c.name).stem}.{THESIS_TAG[preset]}.wav"
+            if out.is_file():
+                audio, _ = read_audio(out, model.sample_rate)
+                thesis.append(score_pair(audio, c.audio, model.sample_rate, c.name,
+                                         pitch=args.pitch).spectral_distance)
+        run_dir = runs / "models" / f"{name.replace('-q', '')}.run"
+        steps_per = _seconds_per_step(run_dir)
+        train = model.stats.get("training", {})
+        wall = _wall(run_dir, runs / "models" / f"{name}.fddsp")
+        m = rep.mean()
+        sps = statistics.median(steps_per) if steps_per else float("nan")
+        ref = np.mean(thesis) if thesis else float("nan")
+        print(f"| {name} | {train.get('train_seconds_audio', 0):.0f} s | "
+              f"{train.get('steps', '?')} | {wall} | {sps:.2f} | "
+              f"**{m['spectral_distance']:.2f}** | {ref:.2f} | {m['loudness_l1_db']:.2f} | "
+              f"{m['f0_l1_semitones']:.3f} |")
+
+
+def _seconds_per_step(run_dir: Path) -> list[float]:
+    import csv
+    out = []
+    for path in sorted((run_dir / "logs").glob("version_*/metrics.csv")):
+        with open(path) as f:
+            out += [float(r["seconds_per_step"]) for r in csv.DictReader(f)
+                    if r.get("seconds_per_step")]
+    return out
+
+
+def _wall(run_dir: Path, model_file: Path) -> str:
+    cfg = run_dir / "train_config.json"
+    if not (cfg.is_file() and model_file.is_file()):
+        return "?"
+    minutes = (model_file.stat().st_mtime - cfg.stat().st_mtime) / 60
+    return f"{minutes:.0f} min"
+
+
+if __name__ == "__main__":
+    main()
