@@ -139,6 +139,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_rate(rate: int | None) -> None:
+    if rate is not None and not 4000 <= rate <= 192000:
+        raise UserError("--sr must be within 4000..192000 Hz")
+
+
 def _octave(value: str) -> str | int:
     if value == "auto":
         return value
@@ -165,8 +170,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     inputs = [Path(p) for p in args.inputs]
     model = load(args.model)
     octave, loudness = _octave(args.octave), _loudness(args.loudness)
-    if args.sr is not None and not 4000 <= args.sr <= 192000:
-        raise UserError("--sr must be within 4000..192000 Hz")
+    _check_rate(args.sr)
     out = Path(args.output) if args.output else None
     if len(inputs) > 1 and out is not None and out.suffix:
         raise UserError("with several inputs, -o must be a folder")
@@ -193,6 +197,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from ..render import read_score, render_notes
 
     out = Path(args.output)
+    _check_rate(args.sr)
     _refuse_overwrite_input(out, Path(args.score))
     notes = read_score(args.score)
     model = load(args.model)
