@@ -95,7 +95,7 @@ def _model(model: str | Model) -> Model:
 
 def transfer_features(feats: Features, model: str | Model = DEFAULT_MODEL,
                       octave: str | int = "auto", pitch_shift: float = 0.0,
-                      loudness: str | float = "auto", pitch: str = "crepe-full",
+                      loudness: str | float = "auto", pitch: str = "crepe-tiny",
                       seed: int = 0, chunk_frames: int = 2500):
     """Adjusted features -> an iterator of audio chunks at the model's rate, and the
     adjustment made."""
@@ -109,7 +109,7 @@ def transfer_features(feats: Features, model: str | Model = DEFAULT_MODEL,
 
 def transfer(audio: np.ndarray, sample_rate: int, model: str | Model = DEFAULT_MODEL,
              octave: str | int = "auto", pitch_shift: float = 0.0,
-             loudness: str | float = "auto", pitch: str = "crepe-full",
+             loudness: str | float = "auto", pitch: str = "crepe-tiny",
              sr_out: int | None = None, seed: int = 0) -> tuple[np.ndarray, int]:
     """Timbre transfer of mono ``audio`` -> ``(audio, sample_rate)``, at the input's rate
     unless ``sr_out`` is given."""
@@ -136,7 +136,7 @@ class FileResult:
 
 def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAULT_MODEL,
                   octave: str | int = "auto", pitch_shift: float = 0.0,
-                  loudness: str | float = "auto", pitch: str = "crepe-full",
+                  loudness: str | float = "auto", pitch: str = "crepe-tiny",
                   sr_out: int | None = None, seed: int = 0, block_seconds: float = 30.0
                   ) -> FileResult:
     """Transfer a file of any length in bounded memory: features block by block, synthesis

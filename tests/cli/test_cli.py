@@ -91,3 +91,12 @@ def test_console_script_runs():
     r = subprocess.run([sys.executable, "-m", "fastddsp", "info", "tiny"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and "2,446" in r.stdout
+
+
+def test_models_lists_the_bundled_models(capsys):
+    import fastddsp
+    assert run(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in fastddsp.bundled_models():
+        assert name in out
+    assert "presets for new models: full, cnn, tiny" in out

@@ -208,6 +208,19 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from ..models import PRESETS, bundled_models, load
+
+    print(f"{'name':16} {'preset':7} {'parameters':>11} {'training audio':>15} {'steps':>6}")
+    for name in bundled_models():
+        m = load(name)
+        train = m.stats.get("training", {})
+        print(f"{name:16} {m.config.preset:7} {m.decoder_parameters:11,} "
+              f"{m.stats.get('train_seconds', 0):14.0f}s {train.get('steps', 0):6}")
+    print(f"presets for new models: {', '.join(PRESETS)}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
@@ -302,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--octave", default="auto", help="auto (toward the training pitch) or N")
     s.add_argument("--pitch-shift", type=float, default=0.0, help="extra semitones")
     s.add_argument("--loudness", default="auto", help="auto (quantile mapping), none, or dB")
-    s.add_argument("--pitch", default="crepe-full", choices=list(TRACKERS))
+    s.add_argument("--pitch", default="crepe-tiny", choices=list(TRACKERS),
+                   help="pitch tracker (default crepe-tiny: 4.5x real time on 1 thread)")
     s.add_argument("--sr", type=int, help="output sample rate (default: the input's)")
     s.set_defaults(func=cmd_transfer)
 
@@ -313,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sr", type=int, help="output sample rate (default: the model's)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("models", help="list the bundled pretrained models")
+    s.set_defaults(func=cmd_models)
 
     s = sub.add_parser("info", help="print a model's config and parameter count")
     s.add_argument("model", help=f"model file, bundled name, or preset ({', '.join(PRESETS)})")
