@@ -54,15 +54,18 @@ def main() -> None:
         for _ in render_chunks(model, adj.f0_hz, adj.loudness_db):
             pass
         synth_s[name] = time.perf_counter() - t0
+    def rt(seconds: float) -> str:
+        x = 60 / seconds
+        return f"{seconds:.2f} s ({x:.2g}x)" if x < 10 else f"{seconds:.2f} s ({x:.0f}x)"
+
     print(f"# one minute of audio, {args.threads} thread(s); seconds of compute "
           f"(x real time)")
     print("| tracker | features alone | " + " | ".join(f"+ {n}" for n in names) + " |")
     print("|---|---|" + "---|" * len(names))
     for tr, fs in feature_s.items():
-        cells = [f"{fs + synth_s[n]:.2f} s ({60 / (fs + synth_s[n]):.0f}x)" for n in names]
-        print(f"| {tr} | {fs:.2f} s ({60 / fs:.0f}x) | " + " | ".join(cells) + " |")
-    print("| (synthesis alone) | | " + " | ".join(
-        f"{synth_s[n]:.2f} s ({60 / synth_s[n]:.0f}x)" for n in names) + " |")
+        cells = [rt(fs + synth_s[n]) for n in names]
+        print(f"| {tr} | {rt(fs)} | " + " | ".join(cells) + " |")
+    print("| (synthesis alone) | | " + " | ".join(rt(synth_s[n]) for n in names) + " |")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def main() -> None:
         run_dir = runs / "models" / f"{name.replace('-q', '')}.run"
         steps_per = _seconds_per_step(run_dir)
         train = model.stats.get("training", {})
-        wall = _wall(run_dir, runs / "models" / f"{name}.fddsp")
+        wall = _wall(run_dir, runs / "models" / f"{name}.fddsp", train)
         m = rep.mean()
         sps = statistics.median(steps_per) if steps_per else float("nan")
         ref = np.mean(thesis) if thesis else float("nan")
@@ -72,12 +72,14 @@ def _seconds_per_step(run_dir: Path) -> list[float]:
     return out
 
 
-def _wall(run_dir: Path, model_file: Path) -> str:
-    cfg = run_dir / "train_config.json"
+def _wall(run_dir: Path, model_file: Path, train: dict) -> str:
+    if "wall_seconds_last_segment" in train:
+        return f"{train['wall_seconds_last_segment'] / 60:.0f} min"
+    cfg = run_dir / "train_config.json"  # written when the run started
     if not (cfg.is_file() and model_file.is_file()):
         return "?"
     minutes = (model_file.stat().st_mtime - cfg.stat().st_mtime) / 60
-    return f"{minutes:.0f} min"
+    return f"{minutes:.0f} min" if minutes > 0 else "?"
 
 
 if __name__ == "__main__":
