@@ -79,3 +79,10 @@ def test_logs_of_a_resumed_run_keep_their_history(data_dir, tmp_path):
     r = train(data_dir, tmp_path / "m", cfg, resume=True, progress=False)
     steps = [s for s, _ in read_losses(r.run_dir)["train_loss"]]
     assert min(steps) < 20 <= max(steps) and max(steps) >= 29
+
+
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": 0}, {"lr": 0.0},
+                                 {"crop_seconds": -1.0}, {"val_every": 0}])
+def test_bad_training_options_are_user_errors(bad):
+    with pytest.raises(fastddsp.UserError):
+        TrainConfig(**bad)

@@ -120,6 +120,10 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
                     progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None,
                     ) -> PrepareSummary:
     audio_dir, data_dir = Path(audio_dir), Path(data_dir)
+    if not 0 <= val_fraction < 1:
+        raise UserError("--val-fraction must be within [0, 1)")
+    if example_seconds <= 0 or hop_seconds <= 0:
+        raise UserError("--example-seconds and --hop-seconds must be positive")
     if not audio_dir.is_dir():
         raise UserError(f"{audio_dir} is not a folder")
     files = find_audio(audio_dir)

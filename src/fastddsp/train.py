@@ -47,6 +47,18 @@ class TrainConfig:
     devices: int | str = 1
     precision: str = "32-true"
 
+    def __post_init__(self) -> None:
+        checks = [(self.steps >= 1, "--steps must be at least 1"),
+                  (self.batch_size >= 1, "--batch-size must be at least 1"),
+                  (self.lr > 0, "--lr must be positive"),
+                  (self.decay_steps >= 1, "--decay-steps must be at least 1"),
+                  (self.crop_seconds >= 0, "--crop-seconds must not be negative"),
+                  (self.val_every >= 1 and self.checkpoint_every >= 1,
+                   "--val-every and --checkpoint-every must be at least 1")]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, made atomic: temporary file, fsync, rename."""

@@ -99,11 +99,22 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"{option} must be comma-separated numbers, not {text!r}") from None
+    if not values:
+        raise UserError(f"{option} is empty")
+    return values
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
 
     cfg = TrainConfig(preset=args.preset, steps=args.steps, batch_size=args.batch_size,
                       crop_seconds=args.crop_seconds, lr=args.lr, decay_steps=args.decay_steps,
+                      pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
                       val_every=args.val_every,
                       checkpoint_every=args.checkpoint_every, seed=args.seed,
                       accelerator=args.accelerator,
@@ -283,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=3e-4)
     s.add_argument("--decay-steps", type=int, default=10000,
                    help="learning rate x0.98 every this many steps (default 10000, as DDSP)")
+    s.add_argument("--pitch-shifts", default="-1,0,1",
+                   help="semitone shifts of the training audio, comma-separated (default -1,0,1)")
     s.add_argument("--val-every", type=int, default=250, help="steps between validations")
     s.add_argument("--checkpoint-every", type=int, default=100)
     s.add_argument("--run-dir", help="checkpoints and logs (default: OUTPUT with .run)")
