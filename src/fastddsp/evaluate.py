@@ -84,11 +84,15 @@ def score_pair(output: np.ndarray, reference: np.ndarray, sample_rate: int, name
     audible = ld_ref > -80.0
     ld_l1 = float(np.abs(ld_out - ld_ref)[audible].mean()) if audible.any() else float("nan")
     tracker = get_tracker(pitch)
-    o16, r16 = resample(out, sample_rate, PITCH_RATE), resample(ref, sample_rate, PITCH_RATE)
-    centres = np.round(np.arange(ld_ref.size) * PITCH_RATE / frame_rate).astype(np.int64)
-    f0_out, _ = tracker.run(o16, centres)
-    f0_ref, conf_ref = tracker.run(r16, centres)
-    voiced = (conf_ref >= tracker.voicing_threshold) & audible
+    # the reference goes through the feature cache (tracked once however often it is scored;
+    # on its voiced frames the cached f0 is the raw estimate); the output is tracked raw
+    f_ref = extract_features(ref, sample_rate, pitch, frame_rate, loudness_rate=sample_rate)
+    n_frames = min(ld_ref.size, f_ref.n_frames)
+    centres = np.round(np.arange(n_frames) * PITCH_RATE / frame_rate).astype(np.int64)
+    f0_out, _ = tracker.run(resample(out, sample_rate, PITCH_RATE), centres)
+    f0_ref = f_ref.f0_hz[:n_frames]
+    audible = audible[:n_frames]
+    voiced = (f_ref.confidence[:n_frames] >= tracker.voicing_threshold) & audible
     if voiced.any():
         d = np.abs(12 * np.log2(np.maximum(f0_out[voiced], 1e-3) / f0_ref[voiced]))
         f0_l1, outliers = float(d.mean()), float((d > 1.0).mean())
