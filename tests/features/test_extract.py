@@ -95,3 +95,31 @@ def test_cli_refuses_to_overwrite_input(tmp_path):
     before = wav.read_bytes()
     assert run(["features", str(wav), "--pitch", "fast", "-o", str(wav)]) == 2
     assert wav.read_bytes() == before
+
+
+@pytest.mark.parametrize("block_seconds", [0.37, 2.0, 100.0])
+def test_blockwise_file_features_equal_one_pass(tmp_path, block_seconds):
+    from fastddsp.features.extract import extract_features_file
+    from fastddsp.io import read_audio
+    sr = 44100
+    t = np.arange(int(sr * 5.3)) / sr
+    x = (0.3 * np.sin(2 * np.pi * (220 + 50 * np.sin(t)) * t)).astype(np.float32)
+    sf.write(tmp_path / "in.wav", np.stack([x, 0.5 * x], 1), sr)
+    audio, rate = read_audio(tmp_path / "in.wav")
+    ref = fastddsp.extract_features(audio, rate, pitch="fast", cache=False)
+    got = extract_features_file(tmp_path / "in.wav", pitch="fast", block_seconds=block_seconds,
+                                cache=False)
+    assert got.n_frames == ref.n_frames
+    for a, b in ((got.f0_hz, ref.f0_hz), (got.loudness_db, ref.loudness_db),
+                 (got.confidence, ref.confidence)):
+        assert np.array_equal(a, b)
+
+
+def test_file_features_are_cached(tmp_path, monkeypatch):
+    from fastddsp.features.extract import extract_features_file
+    sf.write(tmp_path / "in.wav", tone(330.0, 1.0), 16000)
+    first = extract_features_file(tmp_path / "in.wav", pitch="fast")
+    monkeypatch.setattr("fastddsp.features.extract.loudness_at",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    again = extract_features_file(tmp_path / "in.wav", pitch="fast")
+    assert np.array_equal(first.f0_hz, again.f0_hz)

@@ -57,13 +57,9 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
     if cache:
         folder = default_cache_dir() if cache is True else Path(cache)
         cache_file = folder / f"{_cache_key(audio, sample_rate, settings)}.npz"
-        if cache_file.is_file():
-            try:
-                with np.load(cache_file) as z:
-                    return Features(z["f0_hz"], z["loudness_db"], z["confidence"],
-                                    float(z["frame_rate"]))
-            except (OSError, ValueError, KeyError):
-                cache_file.unlink(missing_ok=True)  # damaged entry: recompute
+        cached = _read_cache(cache_file)
+        if cached is not None:
+            return cached
 
     duration = audio.size / sample_rate
     n_frames = frame_centres(round(duration * loudness_rate), loudness_rate, frame_rate).size
@@ -76,13 +72,29 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
     feats = Features(f0, ld[:n].astype(np.float32), conf[:n].astype(np.float32), frame_rate)
 
     if cache_file is not None:
-        try:
-            with atomic_path(cache_file, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, f0_hz=feats.f0_hz, loudness_db=feats.loudness_db,
-                         confidence=feats.confidence, frame_rate=frame_rate)
-        except OSError:
-            pass  # a read-only cache is not an error
+        _write_cache(cache_file, feats)
     return feats
+
+
+def _read_cache(cache_file: Path) -> Features | None:
+    if not cache_file.is_file():
+        return None
+    try:
+        with np.load(cache_file) as z:
+            return Features(z["f0_hz"], z["loudness_db"], z["confidence"],
+                            float(z["frame_rate"]))
+    except (OSError, ValueError, KeyError):
+        cache_file.unlink(missing_ok=True)  # damaged entry: recompute
+        return None
+
+
+def _write_cache(cache_file: Path, feats: Features) -> None:
+    try:
+        with atomic_path(cache_file, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, f0_hz=feats.f0_hz, loudness_db=feats.loudness_db,
+                     confidence=feats.confidence, frame_rate=feats.frame_rate)
+    except OSError:
+        pass  # a read-only cache is not an error
 
 
 class _FrameFeeder:
@@ -118,7 +130,8 @@ class _FrameFeeder:
 
 
 def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rate: float = 250.0,
-                          loudness_rate: int = 16000, block_seconds: float = 30.0) -> Features:
+                          loudness_rate: int = 16000, block_seconds: float = 30.0,
+                          cache: bool = True) -> Features:
     """Features of an audio file of any length in bounded memory: the file is read, mixed to
     mono and resampled block by block; only the frame-rate features are kept. Equal to
     ``extract_features`` on the whole file, except that CREPE's Viterbi path is decoded per
@@ -130,6 +143,17 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
     path = Path(path)
     check_input_file(path, "audio file")
     tracker = get_tracker(pitch)
+    h = hashlib.sha256(b"file")
+    with open(path, "rb") as fh:
+        for piece in iter(lambda: fh.read(1 << 20), b""):
+            h.update(piece)
+    settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate,
+                "block_seconds": block_seconds, "v": CACHE_VERSION}
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    cache_file = default_cache_dir() / f"{h.hexdigest()}.npz"
+    cached = _read_cache(cache_file) if cache else None
+    if cached is not None:
+        return cached
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
@@ -165,5 +189,8 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
     (ld,) = ld_feed.result()
     f0_raw, conf = p_feed.result()
     f0 = clean_f0(f0_raw, conf, tracker.voicing_threshold)
-    return Features(f0.astype(np.float32), ld.astype(np.float32), conf.astype(np.float32),
-                    frame_rate)
+    feats = Features(f0.astype(np.float32), ld.astype(np.float32), conf.astype(np.float32),
+                     frame_rate)
+    if cache:
+        _write_cache(cache_file, feats)
+    return feats

@@ -18,7 +18,6 @@ from ..dsp.core import fft_convolve
 from ..dsp.harmonic import harmonic_synth
 from ..dsp.noise import filtered_noise, indexed_noise, noise_context
 from ..dsp.reverb import wet_impulse_response
-from ..dsp.synth import Controls
 from .model import Model
 
 
@@ -33,12 +32,11 @@ class _Decoder:
 
     def raw(self, start: int, end: int) -> torch.Tensor:
         m, n = self.model, self.f0.shape[1]
-        if self.gru:
-            assert start == self.done
-            from ..dsp.core import scale_f0, scale_loudness
-            x = torch.stack([scale_f0(self.f0[:, start:end]),
-                             scale_loudness(self.ld[:, start:end])], -1)
-            out, self.state = m.decoder(x, self.state)
+        if self.gru:  # recurrent: strictly in order, carrying the state
+            if start != self.done:
+                raise RuntimeError(f"GRU frames must be decoded in order ({start} != {self.done})")
+            out, self.state = m.decode_step(self.f0[:, start:end], self.ld[:, start:end],
+                                            self.state)
             self.done = end
             return out
         past, ahead = m.decoder.receptive_field
@@ -96,5 +94,3 @@ def render_chunks(model: Model, f0_hz: np.ndarray, loudness_db: np.ndarray,
                 tail = acc[:, dry.shape[1]:]
             yield out[0].numpy().astype(np.float32, copy=False)
 
-
-__all__ = ["Controls", "render_chunks"]

@@ -68,8 +68,14 @@ class Model(nn.Module):
 
     def decode(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
         """``[B, F]`` pitch (Hz) and loudness (dB) -> raw decoder outputs ``[B, F, n_outputs]``."""
+        return self.decode_step(f0_hz, loudness_db)[0]
+
+    def decode_step(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, state: Any = None
+                    ) -> tuple[torch.Tensor, Any]:
+        """``decode`` that also takes and returns the decoder's recurrent state (the GRU's;
+        None for the CNNs), so a sequence can be decoded piece by piece."""
         x = torch.stack([scale_f0(f0_hz), scale_loudness(loudness_db)], dim=-1)
-        return self.decoder(x)[0]
+        return self.decoder(x, state)
 
     def controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> Controls:
         return self.synth.controls(self.decode(f0_hz, loudness_db), f0_hz)
