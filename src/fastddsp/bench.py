@@ -61,3 +61,48 @@ def bench_model(model: Model, seconds: float = 4.0, runs: int = 20, f0_hz: float
             "end-to-end": lambda: model(f0, ld, gen),
         }
         return [Timing(name, audio_s, time_call(fn, runs), runs) for name, fn in parts.items()]
+
+
+def bench_runtimes(model: Model, seconds: float = 4.0, runs: int = 20) -> list[Timing]:
+    """Decoder-only timings in each runtime: PyTorch eager, TorchScript, ONNX Runtime fp32
+    (with the current torch thread count for ONNX Runtime too), plus eager end to end."""
+    import tempfile
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    from .export import DecoderGraph, export_decoder
+
+    timings = bench_model(model, seconds, runs)
+    n = max(1, round(seconds * model.frame_rate))
+    audio_s = n * model.config.hop_size / model.sample_rate
+    f0 = torch.full((1, n), 262.0)
+    ld = torch.full((1, n), -25.0)
+    with torch.inference_mode():
+        traced = torch.jit.trace(DecoderGraph(model), (f0, ld), check_trace=False)
+        timings.append(Timing("decoder torchscript", audio_s,
+                              time_call(lambda: traced(f0, ld), runs), runs))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_decoder(model, Path(tmp) / "decoder.onnx", "onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.inter_op_num_threads = 1
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feeds = {"f0_hz": f0.numpy(), "loudness_db": ld.numpy()}
+    timings.append(Timing("decoder onnxruntime fp32", audio_s,
+                          time_call(lambda: sess.run(None, feeds), runs), runs))
+    return timings
+
+
+def bench_trackers(names: list[str], seconds: float = 4.0, runs: int = 5) -> list[Timing]:
+    """Pitch tracking + loudness of ``seconds`` of the demo voice at 250 frames/s."""
+    import numpy as np
+
+    from .demo import demo_voice
+    from .features import extract_features
+
+    voice = demo_voice()
+    clip = np.tile(voice, int(np.ceil(seconds * 16000 / voice.size)))[: int(seconds * 16000)]
+    return [Timing(f"features {name}", seconds,
+                   time_call(lambda n=name: extract_features(clip, 16000, pitch=n, cache=False),
+                             runs, warmup=1), runs) for name in names]

@@ -232,6 +232,60 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..export import export_decoder
+    from ..models import load
+
+    path = export_decoder(load(args.model), args.output, args.format)
+    print(f"wrote {path}: the decoder of {args.model} as {args.format} "
+          f"(inputs f0_hz, loudness_db [batch, frames]; output raw controls)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import platform
+    import resource
+
+    import torch
+
+    from ..atomic import write_text_atomic
+    from ..bench import bench_runtimes, bench_trackers
+    from ..models import bundled_models, resolve
+
+    threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    if not threads or min(threads) < 1:
+        raise UserError("--threads must be positive integers, e.g. 1,2")
+    if args.runs < 1 or args.seconds <= 0:
+        raise UserError("--runs must be at least 1 and --seconds positive")
+    quick = args.quick
+    names = args.models or (["violin-tiny"] if quick else list(bundled_models()) or ["tiny"])
+    seconds = 1.0 if quick else args.seconds
+    runs = 3 if quick else args.runs
+    trackers = ["fast", "crepe-tiny"] + ([] if quick else ["crepe-full"])
+    models = {name: resolve(name) for name in names}
+    rows = []
+    print(f"# {platform.machine()}, torch {torch.__version__}, {seconds:g} s of audio, "
+          f"median of {runs} runs; x = audio seconds per wall second")
+    print(f"{'model':14} {'threads':>7} {'what':32} {'median ms':>10} {'x real time':>12}")
+    for n_threads in threads:
+        torch.set_num_threads(n_threads)
+        for name, model in models.items():
+            for t in bench_runtimes(model, seconds, runs):
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                rows.append({"model": name, "threads": n_threads, **t.as_dict(),
+                             "process_peak_rss_mib": round(rss, 1)})
+                print(f"{name:14} {n_threads:7} {t.name:32} {t.median_s * 1e3:10.2f} "
+                      f"{t.realtime_factor:12,.0f}")
+        for t in bench_trackers(trackers, seconds, max(1, min(runs, 5))):
+            rows.append({"model": "-", "threads": n_threads, **t.as_dict()})
+            print(f"{'-':14} {n_threads:7} {t.name:32} {t.median_s * 1e3:10.2f} "
+                  f"{t.realtime_factor:12,.1f}")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(rows, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
@@ -340,6 +394,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sr", type=int, help="output sample rate (default: the model's)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("export", help="a model's decoder as an ONNX or TorchScript graph")
+    s.add_argument("model", help="bundled model name or model file")
+    s.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("bench", help="real-time factors of models, runtimes and trackers")
+    s.add_argument("--models", nargs="+", help="bundled names, files or presets "
+                   "(default: every bundled model)")
+    s.add_argument("--threads", default="1", help="comma-separated thread counts (default 1)")
+    s.add_argument("--seconds", type=float, default=4.0, help="audio length (default 4)")
+    s.add_argument("--runs", type=int, default=20, help="timed runs, median (default 20)")
+    s.add_argument("--quick", action="store_true",
+                   help="violin-tiny, 1 s, 3 runs, no CREPE-full: a smoke run for CI")
+    s.add_argument("--json", help="also write the figures as JSON")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("models", help="list the bundled pretrained models")
     s.set_defaults(func=cmd_models)

@@ -1,0 +1,64 @@
+"""Exporting a model's decoder as a standalone graph for other runtimes.
+
+The exported graph takes ``f0_hz`` and ``loudness_db`` ``[batch, frames]`` (any batch and
+length) and returns the raw controls ``[batch, frames, 1 + harmonics + noise bands]``: the
+input scaling and the decoder, frozen. ``decoder_graph_reference`` is the PyTorch function it
+must match (tested: ONNX Runtime and TorchScript within 1e-4). Exporting the DSP chain into
+the same graph is not done yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .atomic import atomic_path
+from .errors import UserError
+from .models.model import Model
+
+FORMATS = ("onnx", "torchscript")
+
+
+class DecoderGraph(nn.Module):
+    """Scaling + decoder: pitch and loudness -> raw controls."""
+
+    def __init__(self, model: Model):
+        super().__init__()
+        self.model = model.eval()
+
+    def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(f0_hz, loudness_db)
+
+
+def _example(model: Model, frames: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    f0 = 200 + 400 * torch.rand(1, frames, generator=gen)
+    ld = -60 + 50 * torch.rand(1, frames, generator=gen)
+    return f0, ld
+
+
+def export_decoder(model: Model, path: str | Path, fmt: str = "onnx") -> Path:
+    """Write the decoder graph of ``model`` to ``path`` (atomically) as ONNX or TorchScript."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    path = Path(path)
+    graph = DecoderGraph(model)
+    example = _example(model)
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "torchscript":
+            traced = torch.jit.trace(graph, example, check_trace=False)
+            traced.save(str(tmp))
+        else:
+            axes = {0: "batch", 1: "frames"}
+            with contextlib.redirect_stdout(io.StringIO()):
+                torch.onnx.export(graph, example, str(tmp), dynamo=False, opset_version=18,
+                                  input_names=["f0_hz", "loudness_db"], output_names=["raw"],
+                                  dynamic_axes={"f0_hz": axes, "loudness_db": axes,
+                                                "raw": axes})
+    return path

@@ -1,0 +1,63 @@
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from fastddsp import Model
+from fastddsp.cli.main import run
+from fastddsp.export import DecoderGraph, export_decoder
+
+
+def inputs(batch=2, frames=333):
+    gen = torch.Generator().manual_seed(5)
+    return (150 + 600 * torch.rand(batch, frames, generator=gen),
+            -70 + 60 * torch.rand(batch, frames, generator=gen))
+
+
+@pytest.fixture(scope="module", params=["tiny", "cnn", "full"])
+def model(request):
+    m = Model.from_preset(request.param, seed=2)
+    m.train()
+    m.decode(*inputs(4, 200))  # non-trivial norm statistics
+    return m.eval()
+
+
+def test_onnx_decoder_matches_pytorch(model, tmp_path):
+    path = export_decoder(model, tmp_path / "d.onnx", "onnx")
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    f0, ld = inputs()  # other batch size and length than the export example
+    out = sess.run(None, {"f0_hz": f0.numpy(), "loudness_db": ld.numpy()})[0]
+    with torch.no_grad():
+        ref = DecoderGraph(model)(f0, ld).numpy()
+    assert out.shape == ref.shape == (2, 333, 126)
+    assert np.max(np.abs(out - ref)) < 1e-4
+
+
+def test_torchscript_decoder_matches_pytorch(model, tmp_path):
+    path = export_decoder(model, tmp_path / "d.pt", "torchscript")
+    loaded = torch.jit.load(str(path))
+    f0, ld = inputs()
+    with torch.no_grad():
+        assert torch.allclose(loaded(f0, ld), DecoderGraph(model)(f0, ld), atol=1e-5)
+
+
+def test_export_cli(tmp_path, capsys):
+    assert run(["export", "tiny-model-that-does-not-exist", "-o", str(tmp_path / "x.onnx")]) == 2
+    m = Model.from_preset("tiny").save(tmp_path / "m.fddsp")
+    assert run(["export", str(m), "--format", "onnx", "-o", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").stat().st_size > 1000
+
+
+def test_bench_quick_prints_and_writes_figures(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert run(["bench", "--quick", "--models", "tiny", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "decoder onnxruntime fp32" in printed and "features fast" in printed
+    rows = json.loads(out.read_text())
+    names = {r["name"] for r in rows}
+    assert {"decoder", "end-to-end", "decoder torchscript", "decoder onnxruntime fp32",
+            "features fast", "features crepe-tiny"} <= names
+    assert all(r["realtime_factor"] > 0 for r in rows)
+    assert run(["bench", "--threads", "0"]) == 2
