@@ -13,6 +13,7 @@ Adjustments (as DDSP's timbre-transfer demo does):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from .errors import UserError
 from .features import extract_features
 from .features.frames import Features
 from .features.pitch import get_tracker
+from .io import resample
 from .models.chunked import render_chunks
 from .models.model import Model
 from .models.registry import load
@@ -96,9 +98,10 @@ def _model(model: str | Model) -> Model:
 def transfer_features(feats: Features, model: str | Model = DEFAULT_MODEL,
                       octave: str | int = "auto", pitch_shift: float = 0.0,
                       loudness: str | float = "auto", pitch: str = "crepe-tiny",
-                      seed: int = 0, chunk_frames: int = 2500):
-    """Adjusted features -> an iterator of audio chunks at the model's rate, and the
-    adjustment made."""
+                      seed: int = 0, chunk_frames: int = 2500
+                      ) -> tuple[Iterator[np.ndarray], Adjustment, Features]:
+    """Features -> (an iterator of audio chunks at the model's rate, the adjustment made,
+    the adjusted features)."""
     m = _model(model)
     feats = feats.resample(m.frame_rate)
     adj_feats, adj = adjust_features(feats, m.stats, octave, pitch_shift, loudness,
@@ -113,7 +116,6 @@ def transfer(audio: np.ndarray, sample_rate: int, model: str | Model = DEFAULT_M
              sr_out: int | None = None, seed: int = 0) -> tuple[np.ndarray, int]:
     """Timbre transfer of mono ``audio`` -> ``(audio, sample_rate)``, at the input's rate
     unless ``sr_out`` is given."""
-    from .io import resample
     m = _model(model)
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
