@@ -32,5 +32,8 @@ for inst in "${insts[@]}"; do
       --quiet $resume
     $FD eval "$out" "runs/data/$inst" -o "runs/eval/$inst-$preset"
     cp "$out" "src/fastddsp/pretrained/$inst-$preset.fddsp"
+    if [ "$preset" != full ]; then
+      $FD quantize "$out" "runs/data/$inst" -o "src/fastddsp/pretrained/$inst-$preset-q.fddsp"
+    fi
   done
 done

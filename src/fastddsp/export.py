@@ -2,9 +2,11 @@
 
 The exported graph takes ``f0_hz`` and ``loudness_db`` ``[batch, frames]`` (any batch and
 length) and returns the raw controls ``[batch, frames, 1 + harmonics + noise bands]``: the
-input scaling and the decoder, frozen. ``decoder_graph_reference`` is the PyTorch function it
-must match (tested: ONNX Runtime and TorchScript within 1e-4). Exporting the DSP chain into
-the same graph is not done yet.
+input scaling and the decoder, frozen. ``DecoderGraph`` is the PyTorch module it must
+match (tested: ONNX Runtime and TorchScript within 1e-4). An int8 model's decoder is
+written as its stored quantized graph, whose input is the scaled ``x`` ``[batch, frames, 2]``
+(``midi(f0)/127``, ``loudness_db/80 + 1``). Exporting the DSP chain into the same graph is not
+done yet.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ def export_decoder(model: Model, path: str | Path, fmt: str = "onnx") -> Path:
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     path = Path(path)
+    if model.is_quantized:  # an int8 model: its decoder already is an ONNX graph
+        if fmt != "onnx":
+            raise UserError("an int8 model exports to ONNX only")
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(model.decoder.onnx_bytes)
+        return path
     graph = DecoderGraph(model)
     example = _example(model)
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():

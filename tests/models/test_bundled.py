@@ -9,7 +9,9 @@ from fastddsp.features import extract_features
 from fastddsp.models.config import PRESETS
 
 BUNDLED = fastddsp.bundled_models()
-EXPECTED = {f"{inst}-{preset}" for inst in ("violin", "trumpet") for preset in PRESETS}
+INSTRUMENTS = ("violin", "trumpet")
+EXPECTED = ({f"{inst}-{preset}" for inst in INSTRUMENTS for preset in PRESETS}
+            | {f"{inst}-{preset}-q" for inst in INSTRUMENTS for preset in ("cnn", "tiny")})
 
 
 def test_every_instrument_and_size_is_bundled():
@@ -19,8 +21,9 @@ def test_every_instrument_and_size_is_bundled():
 @pytest.mark.parametrize("name", sorted(EXPECTED & set(BUNDLED)))
 def test_bundled_model_loads_and_plays_its_pitch(name):
     model = fastddsp.load(name)
-    inst, preset = name.split("-", 1)
+    inst, preset = name.split("-")[:2]
     assert model.config.preset == preset
+    assert model.is_quantized == name.endswith("-q")
     assert model.decoder_parameters == fastddsp.Model.from_preset(preset).decoder_parameters
     stats = model.stats
     assert stats["training"]["steps"] > 0 and stats["train_seconds"] > 20

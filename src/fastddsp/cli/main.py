@@ -222,12 +222,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from ..models import PRESETS, bundled_models, load
 
-    print(f"{'name':16} {'preset':7} {'parameters':>11} {'training audio':>15} {'steps':>6}")
+    print(f"{'name':16} {'preset':7} {'weights':7} {'parameters':>11} {'training audio':>15} "
+          f"{'steps':>6}")
     for name in bundled_models():
         m = load(name)
         train = m.stats.get("training", {})
-        print(f"{name:16} {m.config.preset:7} {m.decoder_parameters:11,} "
-              f"{m.stats.get('train_seconds', 0):14.0f}s {train.get('steps', 0):6}")
+        print(f"{name:16} {m.config.preset:7} {'int8' if m.is_quantized else 'float32':7} "
+              f"{m.decoder_parameters:11,} {m.stats.get('train_seconds', 0):14.0f}s "
+              f"{train.get('steps', 0):6}")
     print(f"presets for new models: {', '.join(PRESETS)}")
     return 0
 
@@ -236,9 +238,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..export import export_decoder
     from ..models import load
 
-    path = export_decoder(load(args.model), args.output, args.format)
-    print(f"wrote {path}: the decoder of {args.model} as {args.format} "
-          f"(inputs f0_hz, loudness_db [batch, frames]; output raw controls)")
+    model = load(args.model)
+    if args.int8 and not model.is_quantized:
+        raise UserError(f"{args.model} is a float model: make an int8 one first with "
+                        f"`fastddsp quantize {args.model} DATA_DIR -o MODEL-q.fddsp`")
+    path = export_decoder(model, args.output, args.format)
+    kind = "int8 " if model.is_quantized else ""
+    print(f"wrote {path}: the {kind}decoder of {args.model} as {args.format}")
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from ..models import load
+    from ..quantize import quantize_model
+
+    q = quantize_model(load(args.model), args.data_dir)
+    path = q.save(args.output)
+    print(f"wrote {path}: int8 decoder calibrated on the training clips of {args.data_dir}")
     return 0
 
 
@@ -398,8 +414,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", help="a model's decoder as an ONNX or TorchScript graph")
     s.add_argument("model", help="bundled model name or model file")
     s.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    s.add_argument("--int8", action="store_true",
+                   help="require an int8 model (its quantized ONNX graph is written)")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("quantize", help="int8 static quantization of a CNN model's decoder")
+    s.add_argument("model", help="a float cnn or tiny model (name or file)")
+    s.add_argument("data_dir", help="prepared data folder: its training clips calibrate")
+    s.add_argument("-o", "--output", required=True, help="int8 model file (.fddsp)")
+    s.set_defaults(func=cmd_quantize)
 
     s = sub.add_parser("bench", help="real-time factors of models, runtimes and trackers")
     s.add_argument("--models", nargs="+", help="bundled names, files or presets "

@@ -42,12 +42,19 @@ def save_model(model: Model, path: str | Path) -> Path:
     if path.is_dir():
         raise ModelFileError(f"{path} is a directory")
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    backend = {}
+    if model.is_quantized:  # the decoder is a stored ONNX graph, not PyTorch weights
+        tensors["decoder.onnx"] = torch.frombuffer(bytearray(model.decoder.onnx_bytes),
+                                                   dtype=torch.uint8)
+        backend = {"backend": "onnx-int8",
+                   "decoder_parameters": str(model.decoder_parameters)}
     metadata = {
         "format": FORMAT,
         "version": str(VERSION),
         "config": json.dumps(model.config.to_dict()),
         "stats": json.dumps(model.stats),
         "sha256": tensor_digest(tensors),
+        **backend,
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
@@ -83,6 +90,14 @@ def load_model(path: str | Path) -> Model:
         raise ModelFileError(f"{path} has an unreadable config: {e}") from None
     model = Model(config, stats=stats)
     try:
+        if meta.get("backend") == "onnx-int8":
+            from .onnx_decoder import OnnxDecoder
+            onnx_bytes = tensors.pop("decoder.onnx").numpy().tobytes()
+            model.decoder = OnnxDecoder(onnx_bytes, model.decoder.receptive_field,
+                                        int(meta.get("decoder_parameters", "0")))
+        elif meta.get("backend") is not None:
+            raise ModelFileError(f"{path} needs decoder backend {meta['backend']!r}, "
+                                 f"which this fastddsp does not know")
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as e:
         raise ModelFileError(f"{path}: weights do not fit the config: "

@@ -64,7 +64,13 @@ class Model(nn.Module):
 
     @property
     def decoder_parameters(self) -> int:
-        return sum(p.numel() for p in self.decoder.parameters())
+        """Parameters of the decoder (of its float original for an int8 decoder)."""
+        stored = getattr(self.decoder, "n_parameters", None)
+        return stored if stored is not None else sum(p.numel() for p in self.decoder.parameters())
+
+    @property
+    def is_quantized(self) -> bool:
+        return hasattr(self.decoder, "onnx_bytes")
 
     def decode(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
         """``[B, F]`` pitch (Hz) and loudness (dB) -> raw decoder outputs ``[B, F, n_outputs]``."""
@@ -112,5 +118,6 @@ class Model(nn.Module):
     def describe(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "frame_rate": self.frame_rate,
                 "decoder_parameters": self.decoder_parameters,
+                "int8": self.is_quantized,
                 "receptive_field_frames": list(self.decoder.receptive_field),
                 "stats": self.stats}
