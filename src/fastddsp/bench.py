@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .dsp import render
 from .models.model import Model
 
 
@@ -52,12 +51,9 @@ def bench_model(model: Model, seconds: float = 4.0, runs: int = 20, f0_hz: float
     model.eval()
     with torch.inference_mode():
         controls = model.controls(f0, ld)
-        cfg = model.config
-        ir = model.synth.reverb_ir
         parts = {
             "decoder": lambda: model.decode(f0, ld),
-            "synth (harmonic+noise+reverb)": lambda: render(controls, cfg.hop_size,
-                                                             cfg.sample_rate, ir, gen),
+            "synth (harmonic+noise+reverb)": lambda: model.synth(controls, gen),
             "end-to-end": lambda: model(f0, ld, gen),
         }
         return [Timing(name, audio_s, time_call(fn, runs), runs) for name, fn in parts.items()]

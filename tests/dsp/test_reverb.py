@@ -31,3 +31,25 @@ def test_initial_ir_decays():
     early = ir[:1600].pow(2).mean()
     late = ir[4000:5600].pow(2).mean()  # 0.25 s later: 60 dB down in energy
     assert 10 * torch.log10(early / late).item() > 40
+
+
+def test_precomputed_spectrum_gives_the_same_reverb():
+    from fastddsp.dsp.reverb import reverb_fft_size, reverb_spectrum
+    x = torch.randn(1, 3000, dtype=torch.float64)
+    ir = torch.randn(700, dtype=torch.float64) * 0.1
+    spec = reverb_spectrum(ir, reverb_fft_size(3000, 700))
+    assert torch.allclose(reverb(x, ir, spectrum=spec), reverb(x, ir), atol=1e-12)
+
+
+def test_synth_spectrum_cache_follows_the_impulse_response():
+    from fastddsp import Model
+    m = Model.from_preset("tiny")
+    f0, ld = np.full(200, 330.0), np.full(200, -20.0)
+    before = m.synthesize(f0, ld)
+    with torch.no_grad():
+        m.synth.reverb_ir.mul_(3.0)  # in place: same storage, new version
+    after = m.synthesize(f0, ld)
+    with torch.enable_grad():  # the uncached path
+        ref = m(torch.from_numpy(f0).float()[None], torch.from_numpy(ld).float()[None], seed=0)
+    assert not np.allclose(before, after)
+    assert np.allclose(after, ref.detach()[0].numpy(), atol=1e-6)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .core import fft_convolve
+from .core import fft_convolve, next_fast_len
 
 
 def wet_impulse_response(ir: torch.Tensor) -> torch.Tensor:
@@ -14,10 +14,26 @@ def wet_impulse_response(ir: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(ir[..., 1:], (1, 0))
 
 
-def reverb(audio: torch.Tensor, ir: torch.Tensor, keep_tail: bool = False) -> torch.Tensor:
+def reverb_fft_size(n_samples: int, ir_len: int) -> int:
+    return next_fast_len(n_samples + ir_len - 1)
+
+
+def reverb_spectrum(ir: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """The spectrum of the wet IR at ``n_fft`` points (what ``reverb`` multiplies by)."""
+    return torch.fft.rfft(wet_impulse_response(ir), n_fft)
+
+
+def reverb(audio: torch.Tensor, ir: torch.Tensor, keep_tail: bool = False,
+           spectrum: torch.Tensor | None = None) -> torch.Tensor:
     """``audio + audio * ir`` (convolution), ``audio`` ``[batch, samples]``, ``ir`` ``[ir_len]``
-    or ``[batch, ir_len]``. Cropped to the input length unless ``keep_tail``."""
-    wet = fft_convolve(audio, wet_impulse_response(ir))
+    or ``[batch, ir_len]``. Cropped to the input length unless ``keep_tail``. ``spectrum``
+    may pass ``reverb_spectrum(ir, reverb_fft_size(...))`` computed once for a fixed IR."""
+    if spectrum is not None:
+        n_full = audio.shape[-1] + ir.shape[-1] - 1
+        n_fft = 2 * (spectrum.shape[-1] - 1)
+        wet = torch.fft.irfft(torch.fft.rfft(audio, n_fft) * spectrum, n_fft)[..., :n_full]
+    else:
+        wet = fft_convolve(audio, wet_impulse_response(ir))
     if keep_tail:
         dry = torch.nn.functional.pad(audio, (0, wet.shape[-1] - audio.shape[-1]))
         return dry + wet

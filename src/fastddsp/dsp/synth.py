@@ -13,7 +13,7 @@ from torch import nn
 
 from .harmonic import harmonic_amplitudes, harmonic_synth
 from .noise import filtered_noise, indexed_noise, noise_magnitudes, white_noise
-from .reverb import initial_impulse_response, reverb
+from .reverb import initial_impulse_response, reverb, reverb_fft_size, reverb_spectrum
 
 
 @dataclass
@@ -41,7 +41,8 @@ def controls_from_raw(raw: torch.Tensor, f0_hz: torch.Tensor, n_harmonics: int,
 
 def render(controls: Controls, hop: int, sample_rate: float, reverb_ir: torch.Tensor | None,
            generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-           seed: int | None = None) -> torch.Tensor:
+           seed: int | None = None, reverb_spectrum: torch.Tensor | None = None
+           ) -> torch.Tensor:
     """Controls -> audio ``[B, F * hop]``. The white noise is ``noise`` if given, else the
     indexable stream ``seed`` if given (what chunked rendering reproduces), else drawn from
     ``generator``."""
@@ -52,7 +53,7 @@ def render(controls: Controls, hop: int, sample_rate: float, reverb_ir: torch.Te
         noise = white_noise(tuple(harmonic.shape), generator, harmonic.device)
     audio = harmonic + filtered_noise(controls.noise, noise, hop)
     if reverb_ir is not None:
-        audio = reverb(audio, reverb_ir)
+        audio = reverb(audio, reverb_ir, spectrum=reverb_spectrum)
     return audio
 
 
@@ -67,10 +68,27 @@ class Synth(nn.Module):
         n_ir = round(reverb_seconds * sample_rate)
         self.reverb_ir = (nn.Parameter(initial_impulse_response(n_ir, sample_rate))
                           if n_ir > 0 else None)
+        self._spectra: dict[tuple[int, int, int], torch.Tensor] = {}
 
     def controls(self, raw: torch.Tensor, f0_hz: torch.Tensor) -> Controls:
         return controls_from_raw(raw, f0_hz, self.n_harmonics, self.sample_rate)
 
     def forward(self, controls: Controls, generator: torch.Generator | None = None,
                 seed: int | None = None) -> torch.Tensor:
-        return render(controls, self.hop, self.sample_rate, self.reverb_ir, generator, seed=seed)
+        spectrum = None
+        if self.reverb_ir is not None and not torch.is_grad_enabled():
+            spectrum = self.ir_spectrum(reverb_fft_size(controls.f0_hz.shape[1] * self.hop,
+                                                        self.reverb_ir.shape[-1]))
+        return render(controls, self.hop, self.sample_rate, self.reverb_ir, generator,
+                      seed=seed, reverb_spectrum=spectrum)
+
+    def ir_spectrum(self, n_fft: int) -> torch.Tensor:
+        """The IR's spectrum, cached per size while the IR is unchanged (inference)."""
+        assert self.reverb_ir is not None
+        key = (n_fft, self.reverb_ir._version, self.reverb_ir.data_ptr())
+        if key not in self._spectra:
+            if len(self._spectra) > 8:
+                self._spectra.clear()
+            with torch.no_grad():
+                self._spectra[key] = reverb_spectrum(self.reverb_ir.detach(), n_fft)
+        return self._spectra[key]

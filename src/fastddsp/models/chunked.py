@@ -14,10 +14,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ..dsp.core import fft_convolve
 from ..dsp.harmonic import harmonic_synth
 from ..dsp.noise import filtered_noise, indexed_noise, noise_context
-from ..dsp.reverb import wet_impulse_response
+from ..dsp.reverb import reverb_fft_size
 from .model import Model
 
 
@@ -57,7 +56,6 @@ def render_chunks(model: Model, f0_hz: np.ndarray, loudness_db: np.ndarray,
     before, after = noise_context(hop, cfg.n_noise_bands)
     dec = _Decoder(model, f0, ld)
     ir = model.synth.reverb_ir
-    wet_ir = wet_impulse_response(ir.detach()) if ir is not None else None
     tail = torch.zeros(1, 0)
     phase = torch.zeros(1, dtype=torch.float64)
     # decoded raw outputs of frames [buf_start, buf_start + buf.shape[1])
@@ -83,10 +81,13 @@ def render_chunks(model: Model, f0_hz: np.ndarray, loudness_db: np.ndarray,
             noise = indexed_noise(seed, lo * hop, (hi - lo) * hop)
             filt = filtered_noise(ctrl.noise, noise, hop)[:, i * hop: j * hop]
             dry = harm + filt
-            if wet_ir is None:
+            if ir is None:
                 out = dry
             else:
-                wet = fft_convolve(dry, wet_ir)
+                n_fft = reverb_fft_size(dry.shape[1], ir.shape[-1])
+                spectrum = model.synth.ir_spectrum(n_fft)
+                wet = torch.fft.irfft(torch.fft.rfft(dry, n_fft) * spectrum, n_fft)
+                wet = wet[:, : dry.shape[1] + ir.shape[-1] - 1]
                 m = max(wet.shape[1], tail.shape[1])
                 acc = torch.nn.functional.pad(wet, (0, m - wet.shape[1]))
                 acc = acc + torch.nn.functional.pad(tail, (0, m - tail.shape[1]))
