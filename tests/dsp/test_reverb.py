@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from fastddsp.dsp.reverb import initial_impulse_response, reverb
@@ -33,12 +34,17 @@ def test_initial_ir_decays():
     assert 10 * torch.log10(early / late).item() > 40
 
 
-def test_precomputed_spectrum_gives_the_same_reverb():
+@pytest.mark.parametrize(("n", "ir_len"), [(3000, 700), (3000, 376)])  # 3375 = 15^3 is odd
+def test_precomputed_spectrum_gives_the_same_reverb(n, ir_len):
     from fastddsp.dsp.reverb import reverb_fft_size, reverb_spectrum
-    x = torch.randn(1, 3000, dtype=torch.float64)
-    ir = torch.randn(700, dtype=torch.float64) * 0.1
-    spec = reverb_spectrum(ir, reverb_fft_size(3000, 700))
+    size = reverb_fft_size(n, ir_len)
+    assert size % 2 == 0 and size >= n + ir_len - 1
+    x = torch.randn(1, n, dtype=torch.float64)
+    ir = torch.randn(ir_len, dtype=torch.float64) * 0.1
+    spec = reverb_spectrum(ir, size)
     assert torch.allclose(reverb(x, ir, spectrum=spec), reverb(x, ir), atol=1e-12)
+    full = reverb(x, ir, keep_tail=True, spectrum=spec)
+    assert torch.allclose(full, reverb(x, ir, keep_tail=True), atol=1e-12)
 
 
 def test_synth_spectrum_cache_follows_the_impulse_response():

@@ -15,7 +15,9 @@ def wet_impulse_response(ir: torch.Tensor) -> torch.Tensor:
 
 
 def reverb_fft_size(n_samples: int, ir_len: int) -> int:
-    return next_fast_len(n_samples + ir_len - 1)
+    """A fast FFT size for the full convolution, always even, so that the size is recoverable
+    from the length of a real spectrum (``2 * (bins - 1)``), as ``reverb(spectrum=)`` does."""
+    return 2 * next_fast_len((n_samples + ir_len) // 2)
 
 
 def reverb_spectrum(ir: torch.Tensor, n_fft: int) -> torch.Tensor:
