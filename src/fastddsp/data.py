@@ -25,7 +25,7 @@ from .errors import UserError
 from .features import extract_features
 from .features.loudness import loudness_db
 from .features.pitch import get_tracker
-from .io import read_audio, resample
+from .io import file_sha256, read_audio, resample
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus",
                   ".w64", ".caf"}
@@ -48,14 +48,6 @@ class PrepareSummary:
 def find_audio(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in
                   AUDIO_SUFFIXES and not p.name.startswith("."))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _split_score(rel: str) -> float:
@@ -153,7 +145,7 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
     for path in (progress(files) if progress else files):
         rel = path.relative_to(audio_dir).as_posix()
         try:
-            sha = _sha256(path)
+            sha = file_sha256(path)
             clip_name = f"{sha[:24]}.npz"
             if sha in old and (clips_dir / clip_name).is_file():
                 entries.append({**old[sha], "path": rel})

@@ -49,7 +49,7 @@ def demo_voice(sample_rate: int = SR) -> np.ndarray:
     return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
 
 
-def svg_plot(series: list[tuple[np.ndarray, str, str]], frame_rate: float, y_label: str,
+def svg_plot(series: list[tuple[np.ndarray, str, str]], y_label: str,
              width: int = 320, height: int = 90, log: bool = False) -> str:
     """A small inline SVG line plot of frame-rate series (values, colour, label)."""
     vals = [np.log2(np.maximum(v, 1e-3)) if log else v for v, _, _ in series]
@@ -91,8 +91,7 @@ def _features_plots(feats: Features, adjusted: Features | None = None) -> str:
     if adjusted is not None:
         f0.append((adjusted.f0_hz, "#d62728", "adjusted f0"))
         ld.append((adjusted.loudness_db, "#d62728", "adjusted loudness"))
-    return (svg_plot(f0, feats.frame_rate, "f0", log=True) + "<br>"
-            + svg_plot(ld, feats.frame_rate, "loudness dB"))
+    return svg_plot(f0, "f0", log=True) + "<br>" + svg_plot(ld, "loudness dB")
 
 
 def run_demo(out_dir: str | Path) -> DemoResult:

@@ -79,20 +79,19 @@ def score_pair(output: np.ndarray, reference: np.ndarray, sample_rate: int, name
     ref = normalise_lufs(reference[:n], sample_rate)
     dist = multiscale_spectral_distance(torch.from_numpy(out)[None],
                                         torch.from_numpy(ref)[None]).item()
-    ld_out = loudness_db(out, sample_rate, frame_rate)
-    ld_ref = loudness_db(ref, sample_rate, frame_rate)
+    tracker = get_tracker(pitch)
+    # the reference's loudness and pitch come from the feature cache (computed once however
+    # often it is scored; on its voiced frames the cached f0 is the raw estimate); the output
+    # is new audio, so it is measured directly
+    f_ref = extract_features(ref, sample_rate, pitch, frame_rate, loudness_rate=sample_rate)
+    ld_ref = f_ref.loudness_db
+    ld_out = loudness_db(out, sample_rate, frame_rate)[: ld_ref.size]
     audible = ld_ref > -80.0
     ld_l1 = float(np.abs(ld_out - ld_ref)[audible].mean()) if audible.any() else float("nan")
-    tracker = get_tracker(pitch)
-    # the reference goes through the feature cache (tracked once however often it is scored;
-    # on its voiced frames the cached f0 is the raw estimate); the output is tracked raw
-    f_ref = extract_features(ref, sample_rate, pitch, frame_rate, loudness_rate=sample_rate)
-    n_frames = min(ld_ref.size, f_ref.n_frames)
-    centres = np.round(np.arange(n_frames) * PITCH_RATE / frame_rate).astype(np.int64)
+    centres = np.round(np.arange(ld_ref.size) * PITCH_RATE / frame_rate).astype(np.int64)
     f0_out, _ = tracker.run(resample(out, sample_rate, PITCH_RATE), centres)
-    f0_ref = f_ref.f0_hz[:n_frames]
-    audible = audible[:n_frames]
-    voiced = (f_ref.confidence[:n_frames] >= tracker.voicing_threshold) & audible
+    voiced = (f_ref.confidence >= tracker.voicing_threshold) & audible
+    f0_ref = f_ref.f0_hz
     if voiced.any():
         d = np.abs(12 * np.log2(np.maximum(f0_out[voiced], 1e-3) / f0_ref[voiced]))
         f0_l1, outliers = float(d.mean()), float((d > 1.0).mean())

@@ -44,6 +44,19 @@ def _example(model: Model, frames: int = 250) -> tuple[torch.Tensor, torch.Tenso
     return f0, ld
 
 
+def export_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path,
+                input_names: list[str], output_name: str = "raw") -> None:
+    """``torch.onnx.export`` as this project uses it (TorchScript-based exporter, opset 18,
+    dynamic batch and frame axes on every input and the output), quietly."""
+    axes = {0: "batch", 1: "frames"}
+    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad(), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, str(path), dynamo=False, opset_version=18,
+                          input_names=input_names, output_names=[output_name],
+                          dynamic_axes={name: axes for name in [*input_names, output_name]})
+
+
 def export_decoder(model: Model, path: str | Path, fmt: str = "onnx") -> Path:
     """Write the decoder graph of ``model`` to ``path`` (atomically) as ONNX or TorchScript."""
     if fmt not in FORMATS:
@@ -63,10 +76,5 @@ def export_decoder(model: Model, path: str | Path, fmt: str = "onnx") -> Path:
             traced = torch.jit.trace(graph, example, check_trace=False)
             traced.save(str(tmp))
         else:
-            axes = {0: "batch", 1: "frames"}
-            with contextlib.redirect_stdout(io.StringIO()):
-                torch.onnx.export(graph, example, str(tmp), dynamo=False, opset_version=18,
-                                  input_names=["f0_hz", "loudness_db"], output_names=["raw"],
-                                  dynamic_axes={"f0_hz": axes, "loudness_db": axes,
-                                                "raw": axes})
+            export_onnx(graph, example, tmp, ["f0_hz", "loudness_db"])
     return path

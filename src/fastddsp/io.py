@@ -4,6 +4,7 @@ every read failure is a ``UserError`` with a one-line reason."""
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,34 @@ def check_input_file(path: Path, what: str) -> None:
         raise UserError(f"{what} {path} is empty (0 bytes)")
 
 
+def refuse_overwrite(output: Path, *inputs: Path) -> None:
+    """An input file is never overwritten: refuse an output that is one of the inputs."""
+    for i in inputs:
+        if i.exists() and output.exists() and output.resolve() == i.resolve():
+            raise UserError(f"output {output} is the input file; refusing to overwrite it")
+
+
+def file_sha256(path: Path, extra: bytes = b"") -> str:
+    """SHA-256 of a file's bytes (read in 1 MiB pieces) followed by ``extra``."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            h.update(piece)
+    h.update(extra)
+    return h.hexdigest()
+
+
+def open_audio(path: str | Path) -> sf.SoundFile:
+    """An audio file opened for (block-wise) reading; every failure is a one-line UserError."""
+    path = Path(path)
+    check_input_file(path, "audio file")
+    try:
+        return sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"cannot read {path} as audio: {first}") from None
+
+
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """High-quality resampling (soxr) of mono float audio."""
     if sr_in == sr_out:
@@ -35,12 +64,8 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     """Any file soundfile reads -> mono float32 (channels averaged), resampled to
     ``sample_rate`` when given. Returns (audio, rate)."""
     path = Path(path)
-    check_input_file(path, "audio file")
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"cannot read {path} as audio: {first}") from None
+    with open_audio(path) as f:
+        data, sr = f.read(dtype="float32", always_2d=True), f.samplerate
     if data.shape[0] == 0:
         raise UserError(f"audio file {path} contains no samples")
     if not np.all(np.isfinite(data)):

@@ -9,8 +9,6 @@ quantizing them cost 0.06-0.4 of spectral distance, the residual stack alone cos
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 import warnings
 from pathlib import Path
@@ -19,8 +17,9 @@ import numpy as np
 import torch
 
 from .data import load_clips
-from .dsp.core import scale_f0, scale_loudness
+from .dsp.core import decoder_inputs
 from .errors import UserError
+from .export import export_onnx
 from .models.model import Model
 from .models.onnx_decoder import OnnxDecoder
 
@@ -31,8 +30,7 @@ def _calibration(data_dir: str | Path, max_clips: int = 64) -> list[np.ndarray]:
         raise UserError(f"{data_dir} has no training files to calibrate on")
     out = []
     for c in clips[:max_clips]:
-        x = torch.stack([scale_f0(torch.from_numpy(c.f0_hz)),
-                         scale_loudness(torch.from_numpy(c.loudness_db))], -1)[None]
+        x = decoder_inputs(torch.from_numpy(c.f0_hz), torch.from_numpy(c.loudness_db))[None]
         out.append(x.numpy().astype(np.float32))
     return out
 
@@ -47,7 +45,7 @@ def quantize_model(model: Model, data_dir: str | Path) -> Model:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if model.config.decoder != "cnn" or isinstance(model.decoder, OnnxDecoder):
+    if model.config.decoder != "cnn" or model.is_quantized:
         raise UserError("only float CNN models (cnn, tiny) can be quantized")
     batches = _calibration(data_dir)
 
@@ -71,11 +69,7 @@ def quantize_model(model: Model, data_dir: str | Path) -> Model:
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         f32, pre, q8 = (Path(tmp) / n for n in ("f32.onnx", "pre.onnx", "int8.onnx"))
-        axes = {0: "batch", 1: "frames"}
-        with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-            torch.onnx.export(Graph(), (torch.from_numpy(batches[0]),), str(f32), dynamo=False,
-                              opset_version=18, input_names=["x"], output_names=["raw"],
-                              dynamic_axes={"x": axes, "raw": axes})
+        export_onnx(Graph(), (torch.from_numpy(batches[0]),), f32, ["x"])
         quant_pre_process(str(f32), str(pre))
         import onnx
         nodes = onnx.load(str(pre)).graph.node

@@ -23,7 +23,7 @@ from .errors import UserError
 from .features import extract_features
 from .features.frames import Features
 from .features.pitch import get_tracker
-from .io import resample
+from .io import refuse_overwrite, resample
 from .models.chunked import render_chunks
 from .models.model import Model
 from .models.registry import load
@@ -43,6 +43,27 @@ def _midi(f0: np.ndarray) -> np.ndarray:
     return 12 * np.log2(np.maximum(f0, 1e-3) / 440.0) + 69
 
 
+def parse_octave(value: str | int) -> str | int:
+    """``"auto"`` or a whole number of octaves (as text or int)."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"--octave must be 'auto' or an integer, not {value!r}") from None
+
+
+def parse_loudness(value: str | float) -> str | float:
+    """``"auto"``, ``"none"`` or a number of dB (as text or number)."""
+    if value in ("auto", "none"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise UserError(f"--loudness must be auto, none or a number of dB, not {value!r}"
+                        ) from None
+
+
 def adjust_features(feats: Features, stats: dict[str, Any], octave: str | int = "auto",
                     pitch_shift: float = 0.0, loudness: str | float = "auto",
                     voicing_threshold: float = 0.5, quiet_db: float = 20.0
@@ -53,6 +74,7 @@ def adjust_features(feats: Features, stats: dict[str, Any], octave: str | int = 
     if not voiced.any():
         raise UserError("the input has no confidently pitched sound to transfer (silence or "
                         "noise?)")
+    octave, loudness = parse_octave(octave), parse_loudness(loudness)
     pitch_stats = stats.get("pitch_midi") or {}
     if octave == "auto":
         if "mean" not in pitch_stats:
@@ -60,10 +82,7 @@ def adjust_features(feats: Features, stats: dict[str, Any], octave: str | int = 
         gap = pitch_stats["mean"] - _midi(f0[voiced]).mean()
         octaves = int(np.round(gap / 12))
     else:
-        try:
-            octaves = int(octave)
-        except ValueError:
-            raise UserError(f"--octave must be 'auto' or an integer, not {octave!r}") from None
+        octaves = int(octave)
     f0 = f0 * 2.0 ** (octaves + pitch_shift / 12)
 
     mode = str(loudness)
@@ -78,11 +97,7 @@ def adjust_features(feats: Features, stats: dict[str, Any], octave: str | int = 
     elif loudness == "none":
         pass
     else:
-        try:
-            ld = np.where(ld > -80.0, ld + float(loudness), -80.0)
-        except ValueError:
-            raise UserError(f"--loudness must be auto, none or a number of dB, not "
-                            f"{loudness!r}") from None
+        ld = np.where(ld > -80.0, ld + float(loudness), -80.0)
         mode = f"{float(loudness):+g} dB"
     ld = np.where(voiced | (ld <= -80.0), ld, ld - quiet_db)
     ld = np.maximum(ld, -80.0)
@@ -153,8 +168,7 @@ def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAUL
     from .features.extract import extract_features_file
 
     src, dst = Path(input_path), Path(output_path)
-    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
-        raise UserError(f"output {dst} is the input file; refusing to overwrite it")
+    refuse_overwrite(dst, src)
     fmt = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
     if dst.suffix.lower() not in fmt:
         raise UserError(f"unsupported output format {dst.suffix!r}: use .wav, .flac or .ogg")

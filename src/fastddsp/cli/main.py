@@ -19,19 +19,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"fastddsp: error: {message}\n")
 
 
-def _refuse_overwrite_input(out: Path, *inputs: Path) -> None:
-    for i in inputs:
-        if i.exists() and out.exists() and out.resolve() == i.resolve():
-            raise UserError(f"output {out} is the input file; refusing to overwrite it")
-
-
 def cmd_synth(args: argparse.Namespace) -> int:
-    from ..io import read_features_csv, write_audio
+    from ..io import read_features_csv, refuse_overwrite, write_audio
     from ..models import load
     from ..synthesis import synthesize_features
 
     out = Path(args.output)
-    _refuse_overwrite_input(out, Path(args.features))
+    refuse_overwrite(out, Path(args.features))
     feats = read_features_csv(args.features)
     model = load(args.model)
     audio = synthesize_features(model, feats, seed=args.seed)
@@ -61,10 +55,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_features(args: argparse.Namespace) -> int:
     from ..features import extract_features
-    from ..io import read_audio, write_features_csv
+    from ..io import read_audio, refuse_overwrite, write_features_csv
 
     out = Path(args.output)
-    _refuse_overwrite_input(out, Path(args.input))
+    refuse_overwrite(out, Path(args.input))
     if args.frame_rate <= 0 or args.frame_rate > 2000:
         raise UserError("--frame-rate must be within (0, 2000] frames/s")
     audio, sr = read_audio(args.input)
@@ -155,32 +149,13 @@ def _check_rate(rate: int | None) -> None:
         raise UserError("--sr must be within 4000..192000 Hz")
 
 
-def _octave(value: str) -> str | int:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise UserError(f"--octave must be 'auto' or an integer, not {value!r}") from None
-
-
-def _loudness(value: str) -> str | float:
-    if value in ("auto", "none"):
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise UserError(f"--loudness must be auto, none or a number of dB, not {value!r}"
-                        ) from None
-
-
 def cmd_transfer(args: argparse.Namespace) -> int:
     from ..models import load
-    from ..timbre_transfer import transfer_file
+    from ..timbre_transfer import parse_loudness, parse_octave, transfer_file
 
     inputs = [Path(p) for p in args.inputs]
     model = load(args.model)
-    octave, loudness = _octave(args.octave), _loudness(args.loudness)
+    octave, loudness = parse_octave(args.octave), parse_loudness(args.loudness)
     _check_rate(args.sr)
     out = Path(args.output) if args.output else None
     if len(inputs) > 1 and out is not None and out.suffix:
@@ -203,13 +178,13 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from ..io import resample, write_audio
+    from ..io import refuse_overwrite, resample, write_audio
     from ..models import load
     from ..render import read_score, render_notes
 
     out = Path(args.output)
     _check_rate(args.sr)
-    _refuse_overwrite_input(out, Path(args.score))
+    refuse_overwrite(out, Path(args.score))
     notes = read_score(args.score)
     model = load(args.model)
     audio = render_notes(notes, model, seed=args.seed)

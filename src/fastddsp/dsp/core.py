@@ -36,6 +36,11 @@ def scale_loudness(loudness_db: torch.Tensor, floor_db: float = -80.0) -> torch.
     return torch.clamp(loudness_db, min=floor_db) / -floor_db + 1.0
 
 
+def decoder_inputs(f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
+    """``[..., F]`` pitch and loudness -> the decoders' input ``[..., F, 2]``."""
+    return torch.stack([scale_f0(f0_hz), scale_loudness(loudness_db)], dim=-1)
+
+
 def hold_last(frames: torch.Tensor) -> torch.Tensor:
     """``frames[:, 1:]`` with the last frame repeated: the right end of each frame segment."""
     return torch.cat([frames[:, 1:], frames[:, -1:]], dim=1)

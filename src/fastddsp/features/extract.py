@@ -136,30 +136,22 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
     mono and resampled block by block; only the frame-rate features are kept. Equal to
     ``extract_features`` on the whole file, except that CREPE's Viterbi path is decoded per
     block."""
-    import soundfile as sf
     import soxr
 
-    from ..io import check_input_file
+    from ..io import check_input_file, file_sha256, open_audio
     path = Path(path)
     check_input_file(path, "audio file")
     tracker = get_tracker(pitch)
-    h = hashlib.sha256(b"file")
-    with open(path, "rb") as fh:
-        for piece in iter(lambda: fh.read(1 << 20), b""):
-            h.update(piece)
-    settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate,
-                "block_seconds": block_seconds, "v": CACHE_VERSION}
-    h.update(json.dumps(settings, sort_keys=True).encode())
-    cache_file = default_cache_dir() / f"{h.hexdigest()}.npz"
-    cached = _read_cache(cache_file) if cache else None
-    if cached is not None:
-        return cached
-    try:
-        f = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"cannot read {path} as audio: {first}") from None
-    with f:
+    cache_file = None
+    if cache:
+        settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate,
+                    "block_seconds": block_seconds, "v": CACHE_VERSION}
+        digest = file_sha256(path, extra=json.dumps(settings, sort_keys=True).encode())
+        cache_file = default_cache_dir() / f"{digest}.npz"
+        cached = _read_cache(cache_file)
+        if cached is not None:
+            return cached
+    with open_audio(path) as f:
         sr, total = f.samplerate, f.frames
         if total <= 0:
             raise UserError(f"audio file {path} contains no samples")
@@ -191,6 +183,6 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
     f0 = clean_f0(f0_raw, conf, tracker.voicing_threshold)
     feats = Features(f0.astype(np.float32), ld.astype(np.float32), conf.astype(np.float32),
                      frame_rate)
-    if cache:
+    if cache_file is not None:
         _write_cache(cache_file, feats)
     return feats

@@ -99,8 +99,8 @@ class Yin:
         x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
         left = self.window if causal else self.window // 2
         padded = torch.nn.functional.pad(x, (left, self.window))
-        start = torch.from_numpy(np.asarray(centres, np.int64)) + (left - (
-            self.window if causal else self.window // 2))
+        # frame f is padded[c, c + window): x[c - window/2, c + window/2), or x[c - window, c)
+        start = torch.from_numpy(np.asarray(centres, np.int64))
         offs = torch.arange(self.window)
         f0s, confs = [], []
         for s in range(0, start.numel(), chunk):

@@ -16,7 +16,7 @@ import torch
 
 from ..dsp.harmonic import harmonic_synth
 from ..dsp.noise import filtered_noise, indexed_noise, noise_context
-from ..dsp.reverb import reverb_fft_size
+from ..dsp.reverb import reverb, reverb_fft_size
 from .model import Model
 
 
@@ -84,14 +84,12 @@ def render_chunks(model: Model, f0_hz: np.ndarray, loudness_db: np.ndarray,
             if ir is None:
                 out = dry
             else:
-                n_fft = reverb_fft_size(dry.shape[1], ir.shape[-1])
-                spectrum = model.synth.ir_spectrum(n_fft)
-                wet = torch.fft.irfft(torch.fft.rfft(dry, n_fft) * spectrum, n_fft)
-                wet = wet[:, : dry.shape[1] + ir.shape[-1] - 1]
-                m = max(wet.shape[1], tail.shape[1])
-                acc = torch.nn.functional.pad(wet, (0, m - wet.shape[1]))
+                spectrum = model.synth.ir_spectrum(reverb_fft_size(dry.shape[1], ir.shape[-1]))
+                full = reverb(dry, ir, keep_tail=True, spectrum=spectrum)  # dry + whole wet
+                m = max(full.shape[1], tail.shape[1])
+                acc = torch.nn.functional.pad(full, (0, m - full.shape[1]))
                 acc = acc + torch.nn.functional.pad(tail, (0, m - tail.shape[1]))
-                out = dry + acc[:, : dry.shape[1]]
+                out = acc[:, : dry.shape[1]]
                 tail = acc[:, dry.shape[1]:]
             yield out[0].numpy().astype(np.float32, copy=False)
 

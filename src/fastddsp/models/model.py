@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..dsp import Controls, Synth, scale_f0, scale_loudness
+from ..dsp import Controls, Synth, decoder_inputs
 from ..errors import UserError
 from .config import ModelConfig, preset_config
 from .decoders import CNNDecoder, GRUDecoder
@@ -80,8 +80,7 @@ class Model(nn.Module):
                     ) -> tuple[torch.Tensor, Any]:
         """``decode`` that also takes and returns the decoder's recurrent state (the GRU's;
         None for the CNNs), so a sequence can be decoded piece by piece."""
-        x = torch.stack([scale_f0(f0_hz), scale_loudness(loudness_db)], dim=-1)
-        return self.decoder(x, state)
+        return self.decoder(decoder_inputs(f0_hz, loudness_db), state)
 
     def controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> Controls:
         return self.synth.controls(self.decode(f0_hz, loudness_db), f0_hz)
