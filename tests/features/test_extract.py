@@ -123,3 +123,14 @@ def test_file_features_are_cached(tmp_path, monkeypatch):
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     again = extract_features_file(tmp_path / "in.wav", pitch="fast")
     assert np.array_equal(first.f0_hz, again.f0_hz)
+
+
+def test_cli_voiced_share_uses_the_trackers_threshold(tmp_path, capsys, monkeypatch):
+    sf.write(tmp_path / "in.wav", tone(330.0, 1.0), 16000)
+    real = pitch_mod.TRACKERS["fast"]  # confidence 0.6 everywhere: voiced for 0.5, not 0.8
+    monkeypatch.setitem(pitch_mod.TRACKERS, "fast", pitch_mod.Tracker(
+        real.name, real.description, real.voicing_threshold,
+        lambda a, c: (real.run(a, c)[0], np.full(c.size, 0.6, np.float32))))
+    assert run(["features", str(tmp_path / "in.wav"), "--pitch", "fast", "--no-cache", "-o",
+                str(tmp_path / "f.csv")]) == 0
+    assert "/s, 0% confidently voiced" in capsys.readouterr().out

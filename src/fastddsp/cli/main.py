@@ -55,6 +55,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_features(args: argparse.Namespace) -> int:
     from ..features import extract_features
+    from ..features.pitch import get_tracker
     from ..io import read_audio, refuse_overwrite, write_features_csv
 
     out = Path(args.output)
@@ -65,7 +66,8 @@ def cmd_features(args: argparse.Namespace) -> int:
     feats = extract_features(audio, sr, pitch=args.pitch, frame_rate=args.frame_rate,
                              loudness_rate=args.sample_rate, cache=not args.no_cache)
     write_features_csv(out, feats)
-    voiced = float((feats.confidence >= 0.5).mean()) if feats.n_frames else 0.0
+    threshold = get_tracker(args.pitch).voicing_threshold
+    voiced = float((feats.confidence >= threshold).mean()) if feats.n_frames else 0.0
     print(f"wrote {out}: {feats.n_frames} frames at {feats.frame_rate:g}/s, "
           f"{voiced:.0%} confidently voiced")
     return 0
