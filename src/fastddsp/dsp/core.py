@@ -3,16 +3,12 @@ frame-rate controls to audio rate, FFT sizes. No state, no I/O."""
 
 from __future__ import annotations
 
-import math
-
 import torch
-
-LN10 = math.log(10.0)
 
 
 def exp_sigmoid(x: torch.Tensor, max_value: float = 2.0, threshold: float = 1e-7) -> torch.Tensor:
     """DDSP's output nonlinearity: ``max_value * sigmoid(x) ** ln(10) + threshold``."""
-    return max_value * torch.sigmoid(x).pow(LN10) + threshold
+    return max_value * torch.sigmoid(x).pow(2.302585092994046) + threshold
 
 
 def hz_to_midi(f0_hz: torch.Tensor) -> torch.Tensor:
@@ -41,12 +37,20 @@ def decoder_inputs(f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tens
     return torch.stack([scale_f0(f0_hz), scale_loudness(loudness_db)], dim=-1)
 
 
+def silence_gate(loudness_db: torch.Tensor, closed_db: float, open_db: float) -> torch.Tensor:
+    """A gain in [0, 1] per frame: 0 at or below ``closed_db``, 1 from ``open_db`` up, linear
+    in dB between. Applied to the synthesis controls so that input silence stays silent even
+    where a decoder never saw such quiet frames in training."""
+    return ((loudness_db - closed_db) / (open_db - closed_db)).clamp(0.0, 1.0)
+
+
 def hold_last(frames: torch.Tensor) -> torch.Tensor:
     """``frames[:, 1:]`` with the last frame repeated: the right end of each frame segment."""
     return torch.cat([frames[:, 1:], frames[:, -1:]], dim=1)
 
 
-def interp_weights(hop: int, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+def interp_weights(hop: int, dtype: torch.dtype = torch.float32,
+                   device: torch.device | None = None) -> torch.Tensor:
     """Weights ``n / hop`` for n in [0, hop): position of each sample inside its frame segment."""
     return torch.arange(hop, dtype=dtype, device=device) / hop
 
@@ -61,11 +65,11 @@ def upsample_linear(frames: torch.Tensor, hop: int,
     """
     nxt = hold_last(frames) if right is None else torch.cat([frames[:, 1:], right], dim=1)
     w = interp_weights(hop, frames.dtype, frames.device)
-    w = w.view(1, 1, hop, *([1] * (frames.dim() - 2)))
+    w = w.view([1, 1, hop] + [1] * (frames.dim() - 2))
     a = frames.unsqueeze(2)
     b = nxt.unsqueeze(2)
     out = a + (b - a) * w
-    return out.reshape(frames.shape[0], frames.shape[1] * hop, *frames.shape[2:])
+    return out.reshape([frames.shape[0], frames.shape[1] * hop] + list(frames.shape[2:]))
 
 
 def resample_frames(values: torch.Tensor, n_out: int) -> torch.Tensor:
@@ -78,7 +82,9 @@ def resample_frames(values: torch.Tensor, n_out: int) -> torch.Tensor:
 
 def next_fast_len(n: int) -> int:
     """Smallest 5-smooth integer (2^a 3^b 5^c) >= n: FFT sizes that pocketfft handles fast."""
-    best = 1 << max(0, (n - 1).bit_length())
+    best = 1
+    while best < n:
+        best *= 2
     p5 = 1
     while p5 < best:
         p35 = p5

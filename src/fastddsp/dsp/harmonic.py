@@ -17,10 +17,9 @@ import torch
 
 from .core import exp_sigmoid, hold_last, interp_weights, upsample_linear
 
-TWO_PI = 2.0 * math.pi
 
-
-def harmonic_numbers(n_harmonics: int, dtype=torch.float32, device=None) -> torch.Tensor:
+def harmonic_numbers(n_harmonics: int, dtype: torch.dtype = torch.float32,
+                     device: torch.device | None = None) -> torch.Tensor:
     return torch.arange(1, n_harmonics + 1, dtype=dtype, device=device)
 
 
@@ -33,7 +32,7 @@ def audible_mask(f0_hz: torch.Tensor, n_harmonics: int, sample_rate: float) -> t
 
 def harmonic_sines(phase: torch.Tensor, n_harmonics: int) -> torch.Tensor:
     """``sin(k * phase)`` for k = 1..n as ``[n, *phase.shape]``, by the Chebyshev recurrence."""
-    out = torch.empty((n_harmonics, *phase.shape), dtype=phase.dtype, device=phase.device)
+    out = torch.empty([n_harmonics] + list(phase.shape), dtype=phase.dtype, device=phase.device)
     torch.sin(phase, out=out[0])
     if n_harmonics > 1:
         two_cos = 2.0 * torch.cos(phase)
@@ -76,13 +75,14 @@ def oscillator_phase(
     audio-rate f0 and the phase after the last sample (the state for the next block).
     """
     f0_up = upsample_linear(f0_hz, hop, right=right_f0)
-    omega = f0_up.detach().to(torch.float64) * (TWO_PI / sample_rate)
+    two_pi = 2.0 * math.pi
+    omega = f0_up.detach().to(torch.float64) * (two_pi / sample_rate)
     total = torch.cumsum(omega, dim=1)
     start = torch.zeros(f0_hz.shape[0], 1, dtype=torch.float64, device=f0_hz.device)
     if initial_phase is not None:
         start = start + initial_phase.to(torch.float64).view(-1, 1)
-    phase = torch.remainder(start + total - omega, TWO_PI)
-    end = torch.remainder(start[:, 0] + total[:, -1], TWO_PI)
+    phase = torch.remainder(start + total - omega, two_pi)
+    end = torch.remainder(start[:, 0] + total[:, -1], two_pi)
     return phase.to(torch.float32), f0_up, end
 
 
@@ -94,22 +94,26 @@ def harmonic_synth(
     initial_phase: torch.Tensor | None = None,
     right_f0: torch.Tensor | None = None,
     right_amplitudes: torch.Tensor | None = None,
+    trim: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum of harmonics of f0. ``f0_hz`` ``[batch, frames]``, ``amplitudes`` ``[batch, frames, K]``.
 
     Returns audio ``[batch, frames * hop]`` and the final phase ``[batch]``. A harmonic whose
     instantaneous frequency is at or above Nyquist is silent at that sample, even inside a
-    frame segment where f0 rises across the limit.
+    frame segment where f0 rises across the limit. ``trim=False`` computes every harmonic and
+    always applies the Nyquist guard: the same output without data-dependent shapes, for
+    graph export.
     """
     batch, n_frames, _n_harm = amplitudes.shape
     phase, f0_up, end = oscillator_phase(f0_hz.detach(), hop, sample_rate, initial_phase,
                                          None if right_f0 is None else right_f0.detach())
 
-    # Only harmonics that are non-zero somewhere need computing.
-    used = (amplitudes.detach() != 0).flatten(0, 1).any(0)
-    if right_amplitudes is not None:
-        used = used | (right_amplitudes.detach() != 0).flatten(0, 1).any(0)
-    n_used = int(used.nonzero().max().item()) + 1 if bool(used.any()) else 1
+    n_used = _n_harm
+    if trim:  # only harmonics that are non-zero somewhere need computing
+        used = (amplitudes.detach() != 0).flatten(0, 1).any(0)
+        if right_amplitudes is not None:
+            used = used | (right_amplitudes.detach() != 0).flatten(0, 1).any(0)
+        n_used = int(used.nonzero().max().item()) + 1 if bool(used.any()) else 1
     amps = amplitudes[..., :n_used]
 
     with torch.no_grad():
@@ -117,8 +121,9 @@ def harmonic_synth(
         # Per-sample Nyquist guard, only where some frame segment reaches the limit.
         f0_hi = torch.maximum(f0_hz, hold_last(f0_hz) if right_f0 is None else
                               torch.cat([f0_hz[:, 1:], right_f0], 1))
-        if bool((f0_hi * n_used >= sample_rate / 2).any()):
-            sines.mul_(audible_mask(f0_up, n_used, sample_rate).permute(2, 0, 1))
+        if not trim or bool((f0_hi * n_used >= sample_rate / 2).any()):
+            sines.mul_(audible_mask(f0_up, n_used, sample_rate).permute(2, 0, 1).to(
+                sines.dtype))
 
     right = hold_last(amps) if right_amplitudes is None else torch.cat(
         [amps[:, 1:], right_amplitudes[..., :n_used]], 1)

@@ -30,25 +30,34 @@ def white_noise(shape: tuple[int, ...], generator: torch.Generator | None = None
     return torch.rand(shape, generator=generator, device=device) * 2.0 - 1.0
 
 
-NOISE_BLOCK = 4096
+
+
+def _hash31(x: torch.Tensor) -> torch.Tensor:
+    """An integer hash of int64 values in [0, 2^31) (products stay below 2^63: no overflow)."""
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & 0x7FFFFFFF
+    x = x ^ (x >> 15)
+    x = (x * 0x846CA68B) & 0x7FFFFFFF
+    return x ^ (x >> 16)
 
 
 def indexed_noise(seed: int, start: int, n: int, batch: int = 1) -> torch.Tensor:
-    """White noise ``[batch, n]`` for samples ``[start, start + n)`` of the stream ``seed``:
-    any range can be drawn on its own and always gets the same samples (counter-based: block k
-    of 4096 samples comes from a generator seeded with (seed, row, k)), so chunked and one-pass
-    rendering agree."""
-    first, last = start // NOISE_BLOCK, (start + n - 1) // NOISE_BLOCK
-    rows = []
-    for r in range(batch):
-        blocks = []
-        for k in range(first, last + 1):
-            gen = torch.Generator().manual_seed((seed * 1_000_003 + r) * 1_000_033 + k)
-            blocks.append(torch.rand(NOISE_BLOCK, generator=gen))
-        flat = torch.cat(blocks) if blocks else torch.zeros(0)
-        off = start - first * NOISE_BLOCK
-        rows.append(flat[off: off + n])
-    return torch.stack(rows) * 2.0 - 1.0
+    """White noise in [-1, 1) ``[batch, n]`` for samples ``[start, start + n)`` of the stream
+    ``seed``: a counter-based generator (a hash of seed, row and sample index), so any range
+    can be drawn on its own and always gets the same samples. Chunked, streaming and one-pass
+    rendering agree, and the same integer ops run in TorchScript and ONNX graphs."""
+    idx = torch.arange(start, start + n, dtype=torch.int64)
+    return hashed_noise(idx, seed, batch)
+
+
+def hashed_noise(index: torch.Tensor, seed: int, batch: int = 1) -> torch.Tensor:
+    """``indexed_noise`` for given int64 sample indices ``[n]`` -> ``[batch, n]``."""
+    mask = 0x7FFFFFFF
+    rows = torch.arange(batch, dtype=torch.int64, device=index.device).unsqueeze(1)
+    base = _hash31((rows + seed * 65537) * 257 + 1 & mask)
+    x = _hash31((index.unsqueeze(0) + base) & mask)
+    x = _hash31(x ^ base)
+    return (x & 0xFFFFFF).to(torch.float32) * (2.0 / 16777216.0) - 1.0
 
 
 def noise_context(hop: int, n_bands: int) -> tuple[int, int]:
@@ -59,25 +68,37 @@ def noise_context(hop: int, n_bands: int) -> tuple[int, int]:
     return -(-(hop + ir - 2 - delay) // hop), (hop - 1 + delay) // hop
 
 
-def filtered_noise(magnitudes: torch.Tensor, noise: torch.Tensor, hop: int) -> torch.Tensor:
-    """Filter ``noise`` ``[batch, frames * hop]`` with frame f's FIR on samples
-    ``[f * hop, (f + 1) * hop)``; overlap-add; delay-compensated so output aligns with input."""
-    batch, n_frames, _ = magnitudes.shape
+def noise_segments(magnitudes: torch.Tensor, noise: torch.Tensor, hop: int) -> torch.Tensor:
+    """Each frame's filtered noise before overlap-add: ``noise`` ``[batch, frames * hop]``,
+    frame f's samples ``[f * hop, (f + 1) * hop)`` filtered by frame f's FIR ->
+    ``[batch, frames, hop + ir_size - 1]`` (full convolution, by FFT)."""
+    batch, n_frames = magnitudes.shape[0], magnitudes.shape[1]
     ir = noise_impulse_responses(magnitudes)
-    ir_size = ir.shape[-1]
-    seg_len = hop + ir_size - 1
-    n_chunks = -(-seg_len // hop)
+    seg_len = hop + ir.shape[-1] - 1
     n_fft = next_fast_len(seg_len)
     frames = noise.reshape(batch, n_frames, hop)
     spec = torch.fft.rfft(frames, n_fft) * torch.fft.rfft(ir, n_fft)
-    seg = torch.fft.irfft(spec, n_fft)
-    if n_fft < n_chunks * hop:
-        seg = torch.nn.functional.pad(seg, (0, n_chunks * hop - n_fft))
-    seg = seg[..., : n_chunks * hop].reshape(batch, n_frames, n_chunks, hop)
-    out = seg[:, :, 0].reshape(batch, n_frames * hop)
-    out = torch.nn.functional.pad(out, (0, (n_chunks - 1) * hop))
-    for j in range(1, n_chunks):
-        part = seg[:, :, j].reshape(batch, n_frames * hop)
-        out = out + torch.nn.functional.pad(part, (j * hop, (n_chunks - 1 - j) * hop))
-    delay = ir_size // 2
+    return torch.fft.irfft(spec, n_fft)[..., :seg_len]
+
+
+def overlap_add(segments: torch.Tensor, hop: int) -> torch.Tensor:
+    """``[batch, frames, length]`` segments starting every ``hop`` samples -> their sum
+    ``[batch, (frames - 1) * hop + length]``."""
+    batch, n_frames, length = segments.shape[0], segments.shape[1], segments.shape[2]
+    n_chunks = (length + hop - 1) // hop
+    seg = torch.nn.functional.pad(segments, [0, n_chunks * hop - length])
+    seg = seg.reshape(batch, n_frames, n_chunks, hop)
+    out = torch.zeros(batch, (n_frames + n_chunks - 1) * hop, dtype=segments.dtype,
+                      device=segments.device)
+    for j in range(n_chunks):
+        out[:, j * hop: (j + n_frames) * hop] += seg[:, :, j].reshape(batch, n_frames * hop)
+    return out[:, : (n_frames - 1) * hop + length]
+
+
+def filtered_noise(magnitudes: torch.Tensor, noise: torch.Tensor, hop: int) -> torch.Tensor:
+    """Filter ``noise`` ``[batch, frames * hop]`` with frame f's FIR on samples
+    ``[f * hop, (f + 1) * hop)``; overlap-add; delay-compensated so output aligns with input."""
+    n_frames = magnitudes.shape[1]
+    delay = magnitudes.shape[-1] - 1  # the linear-phase FIR's delay: ir_size // 2
+    out = overlap_add(noise_segments(magnitudes, noise, hop), hop)
     return out[:, delay: delay + n_frames * hop]

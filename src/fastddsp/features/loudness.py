@@ -41,23 +41,34 @@ def loudness_db(audio: np.ndarray | torch.Tensor, sample_rate: float, frame_rate
     return loudness_at(audio, frame_centres(n, sample_rate, frame_rate), sample_rate, n_fft)
 
 
+def loudness_weights(n_fft: int, sample_rate: float) -> torch.Tensor:
+    """A-weighting as power gains per rFFT bin ``[n_fft // 2 + 1]``."""
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    return torch.from_numpy(10 ** (a_weighting_db(freqs) / 10)).float()
+
+
+def frames_loudness(frames: torch.Tensor, window: torch.Tensor, weight: torch.Tensor
+                    ) -> torch.Tensor:
+    """``[n, n_fft]`` audio frames -> loudness in dB ``[n]`` (TorchScript-able: the streaming
+    engine runs this same function)."""
+    power = torch.fft.rfft(frames * window).abs().pow(2)
+    mean = (power * weight).mean(-1).double()
+    db = 10.0 * torch.log10(mean.clamp_min(1e-8))   # the -80 dB floor
+    return db.clamp_min(-80.0).float()
+
+
 def loudness_at(audio: np.ndarray | torch.Tensor, centres: np.ndarray, sample_rate: float,
                 n_fft: int = 512, chunk_frames: int = 4096) -> np.ndarray:
     """Loudness of frames centred on the given sample indices (zeros outside ``audio``)."""
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(-1)
     padded = torch.nn.functional.pad(x, (n_fft // 2, n_fft // 2))
     window = torch.hann_window(n_fft, periodic=True)
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    weight = torch.from_numpy(10 ** (a_weighting_db(freqs) / 10)).float()
+    weight = loudness_weights(n_fft, sample_rate)
     offsets = torch.arange(n_fft)
     out = np.empty(centres.size, dtype=np.float32)
     for start in range(0, centres.size, chunk_frames):
         c = torch.from_numpy(centres[start: start + chunk_frames])
         idx = c[:, None] + offsets  # frame f spans padded[c, c + n_fft) = x[c - n/2, c + n/2)
         idx = idx.clamp_max(padded.numel() - 1)
-        frames = padded[idx] * window
-        power = torch.fft.rfft(frames).abs().pow(2)
-        mean = (power * weight).mean(-1).double()
-        db = 10.0 * torch.log10(mean.clamp_min(10 ** (FLOOR_DB / 10)))
-        out[start: start + c.numel()] = db.clamp_min(FLOOR_DB).numpy()
+        out[start: start + c.numel()] = frames_loudness(padded[idx], window, weight).numpy()
     return out

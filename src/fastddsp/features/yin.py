@@ -10,10 +10,73 @@ centred on their time) and causally on blocks (frames ending at their time).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+
+def yin_frames(frames: torch.Tensor, sample_rate: int, min_lag: int, max_lag: int,
+               margin: float, silence_db: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[n, window]`` frames -> (f0 Hz, confidence) float32 ``[n]`` (TorchScript-able, so the
+    streaming engine and its exports run the same code)."""
+    n, window = frames.shape[0], frames.shape[1]
+    if n == 0:
+        return torch.zeros(0), torch.zeros(0)
+    x = frames.to(torch.float64)
+    x = x - x.mean(1, keepdim=True)
+    w = window - max_lag                                  # integration length
+    size = 1
+    while size < window + w - 1:
+        size *= 2
+    spec = torch.fft.rfft(x, size) * torch.fft.rfft(x[:, :w], size).conj()
+    r = torch.fft.irfft(spec, size)[:, : max_lag + 1]    # sum_j x[j] x[j + tau], j < w
+    sq = torch.nn.functional.pad(torch.cumsum(x * x, 1), [1, 0])
+    e0 = sq[:, w: w + 1]
+    taus = torch.arange(max_lag + 1)
+    e_tau = sq[:, taus + w] - sq[:, taus]
+    d = (e0 + e_tau - 2 * r).clamp_min(0)
+    d[:, 0] = 0
+    cum = torch.cumsum(d[:, 1:], 1)
+    dn = torch.ones_like(d)
+    dn[:, 1:] = d[:, 1:] * taus[1:] / cum.clamp_min(1e-12)
+
+    lo, hi = min_lag, max_lag
+    rows = torch.arange(n)
+    # Candidate periods are the dips (local minima) of d'. Each dip's depth is read off a
+    # parabola through its three lags, since a period between two integer lags looks
+    # shallower than its multiples do. The shortest period whose depth is within ``margin``
+    # of the deepest dip wins, which avoids YIN's octave-down errors.
+    a, b, c = dn[:, lo - 1: hi - 1], dn[:, lo: hi], dn[:, lo + 1: hi + 1]
+    curv = a - 2 * b + c
+    bent = curv > 1e-12
+    depth = torch.where(bent, b - (a - c) ** 2 / (8 * torch.where(bent, curv, 1.0)), b)
+    depth = torch.minimum(depth.clamp_min(0.0), b)
+    dips = (b < a) & (b <= c)
+    depth_d = torch.where(dips, depth, torch.full_like(depth, float("inf")))
+    best = depth_d.min(1, keepdim=True).values
+    chosen = dips & (depth_d <= best + margin)
+    has = chosen.any(1)
+    first = torch.argmax(chosen.to(torch.int32), 1)      # the first (shortest) chosen lag
+    tau = torch.where(has, first, b.argmin(1)) + lo
+    dip_depth = torch.where(has, depth[rows, tau - lo], b[rows, tau - lo])
+    # Sub-sample lag: near its minimum d(tau) of a periodic signal is shaped like
+    # 1 - cos(2 pi (tau - tau0) / tau0); fitting that curve through three lags is exact for a
+    # sinusoid, where a parabola is biased by up to ~10 cents at short lags (high f0).
+    t0 = tau.clamp(1, max_lag - 1)
+    a, b, c = d[rows, t0 - 1], d[rows, t0], d[rows, t0 + 1]
+    denom = a - 2 * b + c
+    safe = torch.where(denom == 0, torch.ones_like(denom), denom)
+    ratio = torch.where(denom.abs() > 1e-20, (c - a) / safe, torch.zeros_like(denom))
+    omega = 2 * math.pi / t0.to(torch.float64)
+    shift = (torch.atan(-ratio * torch.tan(omega / 2)) / omega).clamp(-0.5, 0.5)
+    f0 = sample_rate / (t0 + shift)
+    conf = (1.0 - dip_depth).clamp(0.0, 1.0)
+    energy = frames.to(torch.float64).pow(2).mean(1)
+    conf = torch.where(10 * torch.log10(energy + 1e-20) < silence_db, torch.zeros_like(conf),
+                       conf)
+    return f0.to(torch.float32), conf.to(torch.float32)
 
 
 @dataclass(frozen=True)
@@ -35,62 +98,9 @@ class Yin:
 
     def frames_pitch(self, frames: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``[n, window]`` frames -> (f0 Hz, confidence), float32 arrays of length n."""
-        n = frames.shape[0]
-        if n == 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.float32)
-        x = frames.to(torch.float64)
-        x = x - x.mean(1, keepdim=True)
-        lag_max = self.max_lag
-        w = self.window - lag_max                       # integration length
-        size = 1 << (self.window + w - 1).bit_length()
-        spec = torch.fft.rfft(x, size) * torch.fft.rfft(x[:, :w], size).conj()
-        r = torch.fft.irfft(spec, size)[:, : lag_max + 1]    # sum_j x[j] x[j + tau], j < w
-        sq = torch.nn.functional.pad(torch.cumsum(x * x, 1), (1, 0))
-        e0 = sq[:, w: w + 1]
-        taus = torch.arange(lag_max + 1)
-        e_tau = sq[:, taus + w] - sq[:, taus]
-        d = (e0 + e_tau - 2 * r).clamp_min(0)
-        d[:, 0] = 0
-        cum = torch.cumsum(d[:, 1:], 1)
-        dn = torch.ones_like(d)
-        dn[:, 1:] = d[:, 1:] * taus[1:] / cum.clamp_min(1e-12)
-        dn_np = dn.numpy()
-
-        lo, hi = self.min_lag, lag_max
-        rows = np.arange(n)
-        # Candidate periods are the dips (local minima) of d'. Each dip's depth is read off a
-        # parabola through its three lags, since a period between two integer lags looks
-        # shallower than its multiples do. The shortest period whose depth is within
-        # ``margin`` of the deepest dip wins, which avoids YIN's octave-down errors.
-        a, b, c = dn_np[:, lo - 1: hi - 1], dn_np[:, lo: hi], dn_np[:, lo + 1: hi + 1]
-        curv = a - 2 * b + c
-        depth = np.where(curv > 1e-12, b - (a - c) ** 2 / (8 * np.where(curv > 1e-12, curv, 1)),
-                         b)
-        depth = np.clip(depth, 0.0, b)
-        dips = (b < a) & (b <= c)
-        depth_d = np.where(dips, depth, np.inf)
-        best = depth_d.min(1, keepdims=True)
-        chosen = dips & (depth_d <= best + self.margin)
-        has = chosen.any(1)
-        tau = np.where(has, chosen.argmax(1), b.argmin(1)) + lo
-        dip_depth = np.where(has, depth[rows, tau - lo], b[rows, tau - lo])
-        # Sub-sample lag: near its minimum d(tau) of a periodic signal is shaped like
-        # 1 - cos(2 pi (tau - tau0) / tau0); fitting that curve through three lags is exact for a
-        # sinusoid, where a parabola is biased by up to ~10 cents at short lags (high f0).
-        t0 = np.clip(tau, 1, lag_max - 1)
-        d_np = d.numpy()
-        a, b, c = d_np[rows, t0 - 1], d_np[rows, t0], d_np[rows, t0 + 1]
-        denom = a - 2 * b + c
-        ratio = np.where(np.abs(denom) > 1e-20, (c - a) / np.where(denom == 0, 1, denom), 0.0)
-        omega = 2 * np.pi / t0
-        shift = np.arctan(-ratio * np.tan(omega / 2)) / omega
-        shift = np.clip(shift, -0.5, 0.5)
-        period = t0 + shift
-        f0 = self.sample_rate / period
-        conf = np.clip(1.0 - dip_depth, 0.0, 1.0)
-        energy = frames.to(torch.float64).pow(2).mean(1).numpy()
-        conf = np.where(10 * np.log10(energy + 1e-20) < self.silence_db, 0.0, conf)
-        return f0.astype(np.float32), conf.astype(np.float32)
+        f0, conf = yin_frames(frames, self.sample_rate, self.min_lag, self.max_lag, self.margin,
+                              self.silence_db)
+        return f0.numpy(), conf.numpy()
 
     def pitch(self, audio: np.ndarray, centres: np.ndarray, causal: bool = False,
               chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:

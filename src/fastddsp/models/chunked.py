@@ -71,7 +71,7 @@ def render_chunks(model: Model, f0_hz: np.ndarray, loudness_db: np.ndarray,
                 buf = torch.cat([buf, dec.raw(have, hi)], 1)
             buf = buf[:, lo - buf_start:]
             buf_start = lo
-            ctrl = model.synth.controls(buf[:, : hi - lo], f0[:, lo:hi])
+            ctrl = model.controls_from_raw(buf[:, : hi - lo], f0[:, lo:hi], ld[:, lo:hi])
             i, j = a - lo, b - lo
             right = b < n
             harm, phase = harmonic_synth(

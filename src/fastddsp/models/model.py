@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..dsp import Controls, Synth, decoder_inputs
+from ..dsp.core import silence_gate
 from ..errors import UserError
 from .config import ModelConfig, preset_config
 from .decoders import CNNDecoder, GRUDecoder
@@ -82,8 +83,29 @@ class Model(nn.Module):
         None for the CNNs), so a sequence can be decoded piece by piece."""
         return self.decoder(decoder_inputs(f0_hz, loudness_db), state)
 
+    @property
+    def silence_gate_db(self) -> tuple[float, float]:
+        """(closed, open) loudness of the silence gate: open at the quietest loudness of the
+        training set (its 0th quantile), closed 30 dB below (not under the -80 dB floor);
+        without statistics -80 and -70 dB."""
+        q = (self.stats.get("loudness_db") or {}).get("quantiles")
+        if not q:
+            return (-80.0, -70.0)
+        open_db = max(float(q[0]), -70.0)
+        return (max(open_db - 30.0, -80.0), open_db)
+
     def controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> Controls:
-        return self.synth.controls(self.decode(f0_hz, loudness_db), f0_hz)
+        return self.controls_from_raw(self.decode(f0_hz, loudness_db), f0_hz, loudness_db)
+
+    def controls_from_raw(self, raw: torch.Tensor, f0_hz: torch.Tensor,
+                          loudness_db: torch.Tensor) -> Controls:
+        """Raw decoder outputs -> controls, with the silence gate applied at inference (in
+        training the decoder learns every frame as it is)."""
+        ctrl = self.synth.controls(raw, f0_hz)
+        if self.training:
+            return ctrl
+        gate = silence_gate(loudness_db, *self.silence_gate_db).unsqueeze(-1)
+        return Controls(ctrl.f0_hz, ctrl.harmonics * gate, ctrl.noise * gate)
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor,
                 generator: torch.Generator | None = None, seed: int | None = None
@@ -109,6 +131,13 @@ class Model(nn.Module):
         finally:
             self.train(was_training)
         return audio[0].numpy().astype(np.float32, copy=False)
+
+    def stream(self, block_size: int = 256, octave: int = 0, pitch_shift: float = 0.0,
+               loudness_db: float = 0.0, seed: int = 0) -> Any:
+        """A real-time streaming engine (``fastddsp.stream.Stream``): ``process(block)`` for
+        timbre transfer, ``synthesize(f0_block, loudness_block)`` for control input."""
+        from ..stream import Stream
+        return Stream(self, block_size, octave, pitch_shift, loudness_db, seed)
 
     def save(self, path: str | Path) -> Path:
         from .file import save_model
