@@ -107,3 +107,29 @@ def bench_trackers(names: list[str], seconds: float = 4.0, runs: int = 5) -> lis
     return [Timing(f"features {name}", seconds,
                    time_call(lambda n=name: extract_features(clip, 16000, pitch=n, cache=False),
                              runs, warmup=1), runs) for name in names]
+
+
+def bench_stream(model: Model, block_size: int, n_blocks: int = 10_000) -> dict:
+    """Per-block processing time of the streaming engine (``process``: analysis, decoder,
+    synthesis, reverb) over ``n_blocks`` blocks of a sung-like phrase, after warm-up."""
+    import numpy as np
+
+    from .demo import demo_voice
+
+    voice = demo_voice(model.sample_rate)
+    stream = model.stream(block_size)
+    need = (n_blocks + 50) * block_size
+    audio = np.tile(voice, -(-need // voice.size))[:need]
+    times = []
+    with torch.inference_mode():
+        for i in range(n_blocks + 50):
+            block = audio[i * block_size: (i + 1) * block_size]
+            t0 = time.perf_counter()
+            stream.process(block)
+            times.append(time.perf_counter() - t0)
+    t = np.asarray(times[50:]) * 1e3
+    budget = 1e3 * block_size / model.sample_rate
+    return {"block": block_size, "blocks": int(t.size), "block_ms": budget,
+            "median_ms": float(np.median(t)), "p99_ms": float(np.percentile(t, 99)),
+            "max_ms": float(t.max()), "over_budget": int((t > budget).sum()),
+            "latency_ms": 1e3 * stream.latency / model.sample_rate}

@@ -5,8 +5,8 @@ length) and returns the raw controls ``[batch, frames, 1 + harmonics + noise ban
 input scaling and the decoder, frozen. ``DecoderGraph`` is the PyTorch module it must
 match (tested: ONNX Runtime and TorchScript within 1e-4). An int8 model's decoder is
 written as its stored quantized graph, whose input is the scaled ``x`` ``[batch, frames, 2]``
-(``midi(f0)/127``, ``loudness_db/80 + 1``). Exporting the DSP chain into the same graph is not
-done yet.
+(``midi(f0)/127``, ``loudness_db/80 + 1``). The decoder together with the DSP chain is
+``chain_graph.export_chain``; the streaming engine for nn~ is ``nn_tilde.export_nn_tilde``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from ..dsp.core import decoder_inputs
 from .decoders import CNNDecoder, GRUDecoder
 
 
-def _fold_batchnorm(weight: torch.Tensor, norm: nn.BatchNorm1d
+def fold_batchnorm(weight: torch.Tensor, norm: nn.BatchNorm1d
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     assert norm.running_var is not None and norm.running_mean is not None
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
@@ -75,10 +75,10 @@ class StreamingCNN(nn.Module):
         decoder = decoder.eval()
         convs = []
         with torch.no_grad():
-            w, b = _fold_batchnorm(decoder.inp.weight, decoder.inp_norm)
+            w, b = fold_batchnorm(decoder.inp.weight, decoder.inp_norm)
             convs.append(_StreamConv(w, b, 1, decoder._pad(1), residual=False))
             for block, d in zip(decoder.blocks, decoder.dilations, strict=True):
-                w, b = _fold_batchnorm(block.conv.weight, block.norm)
+                w, b = fold_batchnorm(block.conv.weight, block.norm)
                 convs.append(_StreamConv(w, b, d, decoder._pad(d), residual=True))
         self.convs = nn.ModuleList(convs)
         self.proj = decoder.proj
