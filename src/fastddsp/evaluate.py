@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,9 @@ class ClipScore:
 class EvalReport:
     label: str
     clips: list[ClipScore]
+    # where the audio came from, for `fastddsp report`: "references" (the SOURCE or REFERENCES
+    # path), "split" (model mode), "outputs" and "tag" (outputs mode); absolute paths
+    origin: dict[str, str] = field(default_factory=dict)
 
     def mean(self) -> dict[str, float]:
         keys = ("spectral_distance", "loudness_l1_db", "f0_l1_semitones", "outlier_ratio")
@@ -58,7 +61,7 @@ class EvalReport:
 
     def to_json(self) -> str:
         return json.dumps({"label": self.label, "mean": self.mean(),
-                           "clips": [asdict(c) for c in self.clips]}, indent=1)
+                           "clips": [asdict(c) for c in self.clips], **self.origin}, indent=1)
 
 
 def normalise_lufs(audio: np.ndarray, sample_rate: int, target: float = TARGET_LUFS
@@ -143,7 +146,8 @@ def evaluate_model(model: Model, source: str | Path, out_dir: str | Path | None 
         if out_dir is not None:
             write_audio(Path(out_dir) / f"{stem}.wav", audio, model.sample_rate)
         scores.append(score_pair(audio, clip.audio, model.sample_rate, stem, score_pitch))
-    report = EvalReport(label, scores)
+    report = EvalReport(label, scores, {"references": str(Path(source).resolve()),
+                                        "split": split})
     if out_dir is not None:
         write_text_atomic(Path(out_dir) / "scores.json", report.to_json())
     return report
@@ -166,7 +170,8 @@ def evaluate_outputs(outputs: str | Path, references: str | Path, tag: str | Non
         ref_audio, sr = read_audio(ref)
         out_audio, _ = read_audio(cand, sr)
         scores.append(score_pair(out_audio, ref_audio, sr, ref.stem, score_pitch))
-    report = EvalReport(tag or outputs.name, scores)
+    origin = {"references": str(references.resolve()), "outputs": str(outputs.resolve())}
+    report = EvalReport(tag or outputs.name, scores, {**origin, **({"tag": tag} if tag else {})})
     if out_dir is not None:
         write_text_atomic(Path(out_dir) / "scores.json", report.to_json())
     return report

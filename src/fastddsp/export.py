@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
+from .dsp.core import decoder_inputs
 from .errors import UserError
 from .models.model import Model
 
@@ -34,7 +35,7 @@ class DecoderGraph(nn.Module):
         self.model = model.eval()
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(f0_hz, loudness_db)
+        return self.model.decoder(decoder_inputs(f0_hz, loudness_db))[0]
 
 
 def _example(model: Model, frames: int = 250) -> tuple[torch.Tensor, torch.Tensor]:

@@ -216,6 +216,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..models import load
 
     model = load(args.model)
+    if args.format in ("nn-tilde", "chain-onnx"):
+        from ..chain_graph import export_chain
+        from ..nn_tilde import export_nn_tilde
+
+        if args.format == "nn-tilde":
+            path = export_nn_tilde(model, args.output)
+            print(f"wrote {path}: {args.model}'s streaming engine for nn~ (methods forward, "
+                  f"synthesize; {model.sample_rate} Hz)")
+        else:
+            path = export_chain(model, args.output)
+            print(f"wrote {path}: {args.model}'s decoder + synthesis chain as one stateful "
+                  "ONNX graph")
+        return 0
     if args.int8 and not model.is_quantized:
         raise UserError(f"{args.model} is a float model: make an int8 one first with "
                         f"`fastddsp quantize {args.model} DATA_DIR -o MODEL-q.fddsp`")
@@ -251,6 +264,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.seconds <= 0:
         raise UserError("--runs must be at least 1 and --seconds positive")
     quick = args.quick
+    if args.stream:
+        return _bench_stream(args, threads)
     names = args.models or (["violin-tiny"] if quick else list(bundled_models()) or ["tiny"])
     seconds = 1.0 if quick else args.seconds
     runs = 3 if quick else args.runs
@@ -279,6 +294,80 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    from ..live import list_devices, meter, run_live, stream_file
+    from ..models import load
+
+    if args.list_devices:
+        print(list_devices())
+        return 0
+    if bool(args.input_file) != bool(args.output_file):
+        raise UserError("give both --input-file and --output-file, or neither")
+    model = load(args.model)
+    if args.input_file:
+        run = stream_file(model, args.input_file, args.output_file, args.block, args.octave,
+                          args.pitch_shift, args.loudness, keep_latency=args.keep_latency)
+        t = run.timing
+        print(f"wrote {run.output} ({run.seconds:.2f} s); latency {run.latency_samples} samples "
+              f"({1000 * run.latency_samples / model.sample_rate:.1f} ms)"
+              f"{'' if args.keep_latency else ', compensated'}")
+        if t.get("blocks"):
+            print(f"{t['blocks']} blocks of {t['block_ms']:.1f} ms: processing median "
+                  f"{t['median_ms']:.3f} ms, p99 {t['p99_ms']:.3f} ms, max {t['max_ms']:.3f} ms, "
+                  f"{t['over_budget']} over budget")
+        return 0
+
+    def report(state) -> None:
+        print(f"\rin {state.level_db:6.1f} dBFS |{meter(state.level_db)}| xruns {state.xruns}"
+              f"  blocks {state.blocks}", end="", flush=True)
+
+    stream = model.stream(args.block)
+    print(f"{args.model}: {model.sample_rate} Hz, blocks of {args.block} samples, latency "
+          f"{stream.latency_ms:.1f} ms + buffering; Ctrl-C stops")
+    state = run_live(model, args.input, args.output, args.block, args.octave, args.pitch_shift,
+                     args.loudness, seconds=args.seconds, report=report)
+    print(f"\nstopped after {state.blocks} blocks, {state.xruns} xruns")
+    return 0
+
+
+def _device(value: str) -> str | int:
+    return int(value) if value.isdigit() else value
+
+
+def _bench_stream(args: argparse.Namespace, threads: list[int]) -> int:
+    import torch
+
+    from ..atomic import write_text_atomic
+    from ..bench import bench_stream
+    from ..models import resolve
+    from ..stream import measure_latency
+
+    names = args.models or ["violin-tiny", "violin-cnn"]
+    n_blocks = 500 if args.quick else 10_000
+    rows = []
+    print(f"# streaming engine, {n_blocks} blocks each; times per block in ms")
+    print(f"{'model':14} {'threads':>7} {'block':>5} {'budget':>7} {'median':>7} {'p99':>7} "
+          f"{'max':>7} {'over':>5} {'latency declared/measured':>26}")
+    for n_threads in threads:
+        torch.set_num_threads(n_threads)
+        for name in names:
+            model = resolve(name)
+            _, measured = measure_latency(model, 64)
+            for block in (64, 128, 256):
+                r = bench_stream(model, block, n_blocks)
+                r.update(model=name, threads=n_threads,
+                         latency_measured_ms=1e3 * measured / model.sample_rate)
+                rows.append(r)
+                print(f"{name:14} {n_threads:7} {block:5} {r['block_ms']:7.2f} "
+                      f"{r['median_ms']:7.3f} {r['p99_ms']:7.3f} {r['max_ms']:7.3f} "
+                      f"{r['over_budget']:5} {r['latency_ms']:12.1f} / "
+                      f"{r['latency_measured_ms']:.1f} ms")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(rows, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
@@ -288,6 +377,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not result.trained:
         print("note: no pretrained model is bundled; these are untrained presets")
     print(f"open {result.folder / 'index.html'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import build_report
+
+    r = build_report(args.eval_dirs, args.output, references=args.references, bench=args.bench,
+                     measure=args.measure_speed, pitch=args.pitch)
+    unknown = [label for label, speed in r.speeds.items() if speed is None]
+    print(f"wrote {r.folder / 'index.html'}: {len(r.rows)} rows ({', '.join(r.rows)}) x "
+          f"{len(r.clips)} clips")
+    if unknown:
+        print(f"note: no speed for {', '.join(unknown)} (give --bench FILE or --measure-speed)")
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from ..app.server import serve
+
+    serve(host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
+          max_seconds=args.max_seconds)
     return 0
 
 
@@ -388,9 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_render)
 
-    s = sub.add_parser("export", help="a model's decoder as an ONNX or TorchScript graph")
+    s = sub.add_parser("export", help="a model's decoder, streaming engine or whole chain as a "
+                       "graph for other hosts")
     s.add_argument("model", help="bundled model name or model file")
-    s.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    s.add_argument("--format", default="onnx",
+                   choices=["onnx", "torchscript", "nn-tilde", "chain-onnx"],
+                   help="onnx/torchscript: the decoder; nn-tilde: the streaming engine as an "
+                        "nn~ TorchScript module; chain-onnx: decoder + DSP as one stateful graph")
     s.add_argument("--int8", action="store_true",
                    help="require an int8 model (its quantized ONNX graph is written)")
     s.add_argument("-o", "--output", required=True)
@@ -403,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_quantize)
 
     s = sub.add_parser("bench", help="real-time factors of models, runtimes and trackers")
+    s.add_argument("--stream", action="store_true",
+                   help="time the streaming engine per block (median, p99, max) instead")
     s.add_argument("--models", nargs="+", help="bundled names, files or presets "
                    "(default: every bundled model)")
     s.add_argument("--threads", default="1", help="comma-separated thread counts (default 1)")
@@ -413,6 +529,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="also write the figures as JSON")
     s.set_defaults(func=cmd_bench)
 
+    s = sub.add_parser("live", help="microphone -> instrument in real time (or file -> file "
+                       "through the same streaming engine)")
+    s.add_argument("--model", default="violin-tiny", help="bundled model name or model file")
+    s.add_argument("--input", type=_device, help="input device (index or name)")
+    s.add_argument("--output", type=_device, help="output device (index or name)")
+    s.add_argument("--block", type=int, default=256, help="block size in samples (default 256)")
+    s.add_argument("--octave", type=int, default=0, help="octaves to shift the pitch")
+    s.add_argument("--pitch-shift", type=float, default=0.0, help="semitones to add")
+    s.add_argument("--loudness", type=float, default=0.0, help="dB to add to the loudness")
+    s.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    s.add_argument("--input-file", help="read this audio file instead of a device")
+    s.add_argument("--output-file", help="write here instead of a device (.wav or .flac)")
+    s.add_argument("--keep-latency", action="store_true",
+                   help="file mode: keep the engine's latency in the output (as heard live)")
+    s.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    s.set_defaults(func=cmd_live)
+
     s = sub.add_parser("models", help="list the bundled pretrained models")
     s.set_defaults(func=cmd_models)
 
@@ -420,6 +553,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help=f"model file, bundled name, or preset ({', '.join(PRESETS)})")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("report", help="eval folders -> a static listening page (audio, "
+                       "scores, spectrograms, f0/loudness plots)")
+    s.add_argument("eval_dirs", nargs="+", metavar="EVAL_DIR",
+                   help="folders written by `fastddsp eval ... -o EVAL_DIR`, one per model")
+    s.add_argument("-o", "--output", required=True,
+                   help="page folder to write (a previous report there is replaced)")
+    s.add_argument("--references", help="the reference clips: audio folder or file, or prepared "
+                   "data folder (default: the source each eval recorded)")
+    s.add_argument("--bench", help="JSON of `fastddsp bench --json`: the speed of each model")
+    s.add_argument("--measure-speed", action="store_true",
+                   help="time the models the labels name when --bench has no figure for them")
+    s.add_argument("--pitch", default="crepe-tiny", choices=list(TRACKERS),
+                   help="pitch tracker for the f0 plots (default crepe-tiny)")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("app", help="local web app: upload or record audio, hear it played by "
+                       "an instrument")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this computer only)")
+    s.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    s.add_argument("--max-upload-mb", type=float, default=50.0,
+                   help="largest upload accepted, in MB (default 50)")
+    s.add_argument("--max-seconds", type=float, default=300.0,
+                   help="longest recording accepted, in seconds (default 300)")
+    s.set_defaults(func=cmd_app)
 
     s = sub.add_parser("demo", help="render the built-in melody through the bundled models")
     s.add_argument("-o", "--output", default="fastddsp-demo", help="output folder")

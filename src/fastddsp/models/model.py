@@ -80,8 +80,24 @@ class Model(nn.Module):
     def decode_step(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, state: Any = None
                     ) -> tuple[torch.Tensor, Any]:
         """``decode`` that also takes and returns the decoder's recurrent state (the GRU's;
-        None for the CNNs), so a sequence can be decoded piece by piece."""
-        return self.decoder(decoder_inputs(f0_hz, loudness_db), state)
+        None for the CNNs), so a sequence can be decoded piece by piece. At inference the
+        GRU decoder runs in ONNX Runtime (same outputs within 1e-5, ~1.7x faster)."""
+        x = decoder_inputs(f0_hz, loudness_db)
+        if (self.config.decoder == "gru" and not self.training
+                and not torch.is_grad_enabled() and not self.is_quantized):
+            return self._runtime_decoder()(x, state)
+        return self.decoder(x, state)
+
+    def _runtime_decoder(self) -> nn.Module:
+        from .onnx_decoder import runtime_decoder
+
+        params = list(self.decoder.parameters())
+        key = (torch.get_num_threads(), *[(p.data_ptr(), p._version) for p in params])
+        cached = getattr(self, "_runtime", None)
+        if cached is None or cached[0] != key:
+            cached = (key, runtime_decoder(self.decoder))
+            object.__setattr__(self, "_runtime", cached)  # not a submodule: never saved
+        return cached[1]
 
     @property
     def silence_gate_db(self) -> tuple[float, float]:
