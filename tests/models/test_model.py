@@ -37,3 +37,32 @@ def test_synthesized_pitch_follows_f0():
 def test_synthesize_rejects_bad_input(f0, ld, msg):
     with pytest.raises(UserError, match=msg):
         Model.from_preset("tiny").synthesize(f0, ld)
+
+
+def test_gru_decoder_runs_in_onnxruntime_at_inference_only():
+    import torch
+
+    from fastddsp.dsp import decoder_inputs
+    from fastddsp.models import Model
+    from fastddsp.models.onnx_decoder import OnnxDecoder
+
+    model = Model.from_preset("full", seed=3)
+    f0 = 200 + 300 * torch.rand(2, 120)
+    ld = -60 + 50 * torch.rand(2, 120)
+    x = decoder_inputs(f0, ld)
+    with torch.no_grad():
+        want, want_state = model.decoder(x)
+        got, state = model.decode_step(f0[:, :70], ld[:, :70])
+        rest, got_state = model.decode_step(f0[:, 70:], ld[:, 70:], state)
+    assert isinstance(model._runtime_decoder(), OnnxDecoder)
+    torch.testing.assert_close(torch.cat([got, rest], 1), want, atol=1e-4, rtol=0)
+    torch.testing.assert_close(got_state, want_state, atol=1e-4, rtol=0)
+    model.train()  # training: PyTorch, with gradients
+    out = model.decode(f0, ld)
+    assert out.requires_grad
+    model.eval()
+    with torch.no_grad():  # new weights -> a new graph
+        for p in model.decoder.parameters():
+            p.mul_(0.5)
+        halved = model.decode(f0, ld)
+        torch.testing.assert_close(halved, model.decoder(x)[0], atol=1e-4, rtol=0)
