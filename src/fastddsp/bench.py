@@ -133,3 +133,33 @@ def bench_stream(model: Model, block_size: int, n_blocks: int = 10_000) -> dict:
             "median_ms": float(np.median(t)), "p99_ms": float(np.percentile(t, 99)),
             "max_ms": float(t.max()), "over_budget": int((t > budget).sum()),
             "latency_ms": 1e3 * stream.latency / model.sample_rate}
+
+
+_MEMORY_SCRIPT = """
+import json, resource, sys
+import numpy as np, torch
+torch.set_num_threads(1)
+from fastddsp.models import resolve
+model = resolve(sys.argv[1])
+n = int(float(sys.argv[2]) * model.frame_rate)
+f0, ld = np.full(n, 262.0, np.float32), np.full(n, -25.0, np.float32)
+model.synthesize(f0[:10], ld[:10])
+with open("/proc/self/statm") as f:
+    before = int(f.read().split()[1]) * resource.getpagesize() / 2**20
+model.synthesize(f0, ld)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"rss_loaded_mib": before, "peak_rss_mib": peak}))
+"""
+
+
+def peak_memory(name: str, seconds: float = 4.0) -> dict[str, float]:
+    """Peak resident memory of a fresh process that loads model ``name`` and synthesizes
+    ``seconds`` of audio end to end (one thread), and its resident memory just before.
+    Linux (reads /proc)."""
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, name, str(seconds)],
+                       capture_output=True, text=True, timeout=600, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])

@@ -250,12 +250,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     import platform
-    import resource
 
     import torch
 
     from ..atomic import write_text_atomic
-    from ..bench import bench_runtimes, bench_trackers
+    from ..bench import bench_runtimes, bench_trackers, peak_memory
     from ..models import bundled_models, resolve
 
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
@@ -279,11 +278,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(n_threads)
         for name, model in models.items():
             for t in bench_runtimes(model, seconds, runs):
-                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                rows.append({"model": name, "threads": n_threads, **t.as_dict(),
-                             "process_peak_rss_mib": round(rss, 1)})
+                rows.append({"model": name, "threads": n_threads, **t.as_dict()})
                 print(f"{name:14} {n_threads:7} {t.name:32} {t.median_s * 1e3:10.2f} "
                       f"{t.realtime_factor:12,.0f}")
+        if n_threads == threads[0]:
+            print(f"# peak memory of a fresh process synthesizing {seconds:g} s end to end")
+            for name in names:
+                mem = peak_memory(name, seconds)
+                rows.append({"model": name, "threads": 1, "name": "peak memory", **mem})
+                what = f"peak RSS MiB (loaded {mem['rss_loaded_mib']:.0f})"
+                print(f"{name:14} {1:7} {what:32} {mem['peak_rss_mib']:10.0f}")
         for t in bench_trackers(trackers, seconds, max(1, min(runs, 5))):
             rows.append({"model": "-", "threads": n_threads, **t.as_dict()})
             print(f"{'-':14} {n_threads:7} {t.name:32} {t.median_s * 1e3:10.2f} "
