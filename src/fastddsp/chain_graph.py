@@ -3,14 +3,16 @@ and streamable, for C++ / JavaScript hosts (ONNX Runtime, onnxruntime-web).
 
 One call of the graph renders the next F frames of pitch and loudness (F free: a block of a
 stream, or a whole file at once) into ``F * hop`` samples, and takes and returns every piece
-of state explicitly: causal conv caches of the decoder, the previous frame's f0 and
+of state explicitly: the decoder's causal conv caches or GRU state, the previous frame's f0 and
 harmonic amplitudes, the oscillator phase, the noise overlap-add tail, the reverb's partition
 history. Call i renders frame segments ``[start - 1, start + F - 1)``: each segment needs the
 frame after it, so the output runs one hop behind the input, exactly as the streaming
-engine's ``synthesize``. ``ChainStep`` is the PyTorch module the graph is exported from, and
-the tests hold it equal to ``Stream.synthesize`` and the graph equal to it. Decoders with
-lookahead (DDSP-CNN) and the GRU (DDSP-full, whose export pins the sequence length) are not
-supported yet. Batch 1; at least 3 frames per call.
+engine's ``synthesize``; DDSP-CNN, which looks 27 frames ahead, runs that much further behind
+(its convs stream causally with delay lines for their residuals, f0 and loudness, and zero
+their pre-roll). ``ChainStep`` is the PyTorch module the graph is exported from, and the tests
+hold it equal to ``Stream.synthesize`` and the graph equal to it. The GRU runs as a scan over
+frames (ONNX ``Scan``), so the number of frames stays free. Batch 1; at least 3 frames per
+call.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .dsp.noise import hashed_noise, noise_magnitudes, noise_segments, overlap_a
 from .dsp.reverb import wet_impulse_response
 from .dsp.synth import split_raw
 from .errors import UserError
-from .models.decoders import CNNDecoder
+from .models.decoders import CNNDecoder, GRUDecoder
 from .models.model import Model
 from .models.streaming import fold_batchnorm
 
@@ -43,10 +45,6 @@ class ChainStep(nn.Module):
         dec = model.decoder
         if model.is_quantized:
             raise UserError("the chain graph needs a float model (its decoder in PyTorch)")
-        if not (isinstance(dec, CNNDecoder) and dec.causal):
-            raise UserError("the chain graph supports the causal CNN decoder (tiny) only: "
-                            "DDSP-CNN looks 27 frames ahead, and the GRU of DDSP-full does not "
-                            "export with a free number of frames yet")
         if cfg.n_noise_bands - 1 > cfg.hop_size:
             raise UserError("the chain graph needs hop_size >= n_noise_bands - 1")
         self.hop, self.sr, self.k = cfg.hop_size, float(cfg.sample_rate), cfg.n_harmonics
@@ -54,14 +52,22 @@ class ChainStep(nn.Module):
         self.tail = cfg.hop_size + 2 * self.delay - 1 - self.delay   # noise carried over
         self.seed = seed
         self.gate = model.silence_gate_db
-        self.convs: list[tuple[torch.Tensor, torch.Tensor, int, bool]] = []
-        with torch.no_grad():
-            w, b = fold_batchnorm(dec.inp.weight, dec.inp_norm)
-            self.convs.append((w, b, 1, False))
-            for block, d in zip(dec.blocks, dec.dilations, strict=True):
-                w, b = fold_batchnorm(block.conv.weight, block.norm)
-                self.convs.append((w, b, d, True))
-        self.proj = dec.proj
+        # convs: (weight, bias, dilation, residual, right padding, delay after this layer)
+        self.convs: list[tuple[torch.Tensor, torch.Tensor, int, bool, int, int]] = []
+        self.gru = dec if isinstance(dec, GRUDecoder) else None
+        self.look = 0
+        if isinstance(dec, CNNDecoder):
+            with torch.no_grad():
+                w, b = fold_batchnorm(dec.inp.weight, dec.inp_norm)
+                layers = [(w, b, 1, False)]
+                for block, d in zip(dec.blocks, dec.dilations, strict=True):
+                    w, b = fold_batchnorm(block.conv.weight, block.norm)
+                    layers.append((w, b, d, True))
+            for w, b, d, residual in layers:
+                right = dec._pad(d)[1]
+                self.look += right
+                self.convs.append((w, b, d, residual, right, self.look))
+            self.proj = dec.proj
         ir = model.synth.reverb_ir
         wet = wet_impulse_response(ir.detach() if ir is not None else torch.zeros(1))
         p = self.hop
@@ -74,37 +80,97 @@ class ChainStep(nn.Module):
     def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
         """The state before the first call (silence everywhere)."""
         p, k = self.hop, self.k
-        dec = [torch.zeros(batch, w.shape[1], (w.shape[-1] - 1) * d)
-               for w, _, d, _ in self.convs]
-        return dec + [torch.full((batch, 1), -1.0), torch.zeros(batch, 1, k),
+        if self.gru is not None:
+            dec = [torch.zeros(batch, self.gru.gru.hidden_size)]
+        else:
+            dec = [torch.zeros(batch, w.shape[1], (w.shape[-1] - 1) * d)
+                   for w, _, d, _, _, _ in self.convs]
+            dec += [torch.zeros(batch, w.shape[0], right)
+                    for w, _, _, residual, right, _ in self.convs if residual and right]
+            if self.look:  # f0 and loudness wait for the decoder's lookahead
+                dec += [torch.zeros(batch, self.look), torch.full((batch, self.look), -80.0)]
+        return dec + [torch.zeros(batch, 1), torch.zeros(batch, 1, k),
                       torch.zeros(batch, dtype=torch.float64), torch.zeros(batch, self.tail),
                       torch.zeros(batch, self.n_parts - 1, p + 1, 2), torch.zeros(batch, p)]
 
+    @property
+    def n_decoder_states(self) -> int:
+        if self.gru is not None:
+            return 1
+        delayed = sum(1 for c in self.convs if c[3] and c[4])
+        return len(self.convs) + delayed + (2 if self.look else 0)
+
     def state_names(self) -> list[str]:
-        n_dec = len(self.convs)
+        n_dec = self.n_decoder_states
         return ([f"decoder_{i}" for i in range(n_dec)] +
                 ["prev_f0", "prev_harmonics", "phase", "noise_tail", "reverb_history",
                  "reverb_previous"])
+
+    def _decode(self, x: torch.Tensor, dec_state: list[torch.Tensor], start: torch.Tensor
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if self.gru is not None:  # the GRU as a scan over frames (ONNX Scan: any length)
+            from torch._higher_order_ops.scan import scan
+
+            dec, gru = self.gru, self.gru.gru
+            a, b = dec.f0_mlp(x[..., :1]), dec.loudness_mlp(x[..., 1:])
+            gates_in = torch.cat([a, b], -1) @ gru.weight_ih_l0.T + gru.bias_ih_l0
+            size = gru.hidden_size
+            w_hh, b_hh = gru.weight_hh_l0.T, gru.bias_hh_l0   # tensors, not the module
+
+            def step(h: torch.Tensor, gi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                gh = h @ w_hh + b_hh
+                r = torch.sigmoid(gi[:, :size] + gh[:, :size])
+                z = torch.sigmoid(gi[:, size: 2 * size] + gh[:, size: 2 * size])
+                n = torch.tanh(gi[:, 2 * size:] + r * gh[:, 2 * size:])
+                h = (1 - z) * n + z * h
+                return h, h.clone()
+
+            last, hs = scan(step, dec_state[0], gates_in.transpose(0, 1))
+            h_seq = hs.transpose(0, 1)
+            return dec.proj(dec.out_mlp(torch.cat([a, b, h_seq], -1))), [last]
+        # Each conv runs causally on its cache + the new frames; a conv that looks `right`
+        # frames ahead thereby outputs frame t when frame t + right arrives, so its residual
+        # input waits `right` frames in a delay line, and outputs for frames before 0 (the
+        # first calls' pre-roll) are zeroed: they stand for the offline zero padding.
+        n_convs = len(self.convs)
+        hists, delays = dec_state[:n_convs], dec_state[n_convs:]
+        h, new_hists, new_delays = x.transpose(1, 2), [], []
+        frames = torch.arange(x.shape[1]) + start
+        used = 0
+        for (w, b, d, residual, right, delay), hist in zip(self.convs, hists, strict=True):
+            inp = nn.functional.relu6(h) if residual else h
+            buf = torch.cat([hist, inp], 2)             # causal conv cache + the new frames
+            y = nn.functional.conv1d(buf, w, b, dilation=d)
+            new_hists.append(buf[:, :, buf.shape[2] - hist.shape[2]:])
+            if residual and right:
+                waiting = torch.cat([delays[used], h], 2)
+                new_delays.append(waiting[:, :, waiting.shape[2] - right:])
+                h = waiting[:, :, : h.shape[2]] + y
+                used += 1
+            else:
+                h = h + y if residual else y
+            if self.look:
+                h = torch.where((frames >= delay).view(1, 1, -1), h, torch.zeros_like(h))
+        return self.proj(h.transpose(1, 2)), new_hists + new_delays
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, start: torch.Tensor,
                 *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``f0_hz``, ``loudness_db`` ``[B, F]``; ``start``: index of their first frame
         (int64 ``[1]``, for the noise stream); the state -> audio ``[B, F * hop]`` and the new
         state."""
-        n_dec = len(self.convs)
+        n_dec = self.n_decoder_states
         dec_state, rest = list(state[:n_dec]), state[n_dec:]
         prev_f0, prev_h, phase, noise_tail, rev_hist, rev_prev = rest
         batch, n = f0_hz.shape
         hop, p = self.hop, self.hop
         x = decoder_inputs(f0_hz, loudness_db)
-        h, new_dec = x.transpose(1, 2), []
-        for (w, b, d, residual), hist in zip(self.convs, dec_state, strict=True):
-            inp = nn.functional.relu6(h) if residual else h
-            buf = torch.cat([hist, inp], 2)             # causal conv cache + the new frames
-            y = nn.functional.conv1d(buf, w, b, dilation=d)
-            new_dec.append(buf[:, :, buf.shape[2] - hist.shape[2]:])
-            h = h + y if residual else y
-        raw = self.proj(h.transpose(1, 2))
+        raw, new_dec = self._decode(x, dec_state[: n_dec - (2 if self.look else 0)], start)
+        if self.look:  # the decoder's output is `look` frames behind: so are f0 and loudness
+            f0_wait = torch.cat([dec_state[-2], f0_hz], 1)
+            ld_wait = torch.cat([dec_state[-1], loudness_db], 1)
+            f0_hz, loudness_db = f0_wait[:, :n], ld_wait[:, :n]
+            new_dec = [*new_dec, f0_wait[:, n:], ld_wait[:, n:]]
+            start = start - self.look
         amp, dist, noise_raw = split_raw(raw, self.k)
         gate = silence_gate(loudness_db, self.gate[0], self.gate[1]).unsqueeze(-1)
         harm = harmonic_amplitudes(amp, dist, f0_hz, self.sr) * gate
@@ -116,19 +182,20 @@ class ChainStep(nn.Module):
         acc = nn.functional.pad(noise_tail, [0, ola.shape[1] - noise_tail.shape[1]]) + ola
         noise = acc[:, : n * hop]
         new_tail = acc[:, n * hop: n * hop + self.tail]
-        # first call (prev_f0 = -1): the segment before frame 0 is silence, and the phase is 0
-        # at frame 0, as in the streaming engine
-        first = prev_f0 < 0
-        prev_f0 = torch.where(first, f0_hz[:, :1], prev_f0)
-        omega = prev_f0[:, 0].to(torch.float64) * (2.0 * math.pi / self.sr)
-        phase = torch.where(first[:, 0], -omega * hop, phase)
-        # harmonic segments [start - 1, start + F - 1): previous frame, then all but the last
+        # harmonic segments [start - 1, start + F - 1): previous frame, then all but the last.
+        # Segments before frame 0 are silent (as the streaming engine's latency), and the
+        # phase is 0 where frame 0 begins: what the oscillator advances over those segments
+        # (f0 linear from left to right over `hop` samples) is taken off the initial phase.
+        segment = torch.arange(n) + start - 1
         left_f0 = torch.cat([prev_f0, f0_hz[:, :-1]], 1)
+        lo, hi = left_f0.to(torch.float64), f0_hz.to(torch.float64)
+        advance = (hop * lo + (hi - lo) * (hop - 1) / 2.0) * (2.0 * math.pi / self.sr)
+        phase = phase - torch.where(segment < 0, advance, torch.zeros_like(advance)).sum(1)
         left_h = torch.cat([prev_h, harm[:, :-1]], 1)
         audio, new_phase = harmonic_synth(left_f0, left_h, hop, self.sr, phase, f0_hz[:, -1:],
                                           harm[:, -1:], trim=False)
         dry = audio + noise
-        silent = first & (torch.arange(n * hop) < hop).unsqueeze(0)
+        silent = (torch.arange(n * hop) // hop + start - 1 < 0).unsqueeze(0)
         dry = torch.where(silent, torch.zeros_like(dry), dry)
         # reverb: uniformly partitioned overlap-save, complex products in real arithmetic
         blocks = dry.reshape(batch, n, p)
