@@ -59,5 +59,19 @@ def test_bench_quick_prints_and_writes_figures(tmp_path, capsys):
     names = {r["name"] for r in rows}
     assert {"decoder", "end-to-end", "decoder torchscript", "decoder onnxruntime fp32",
             "features fast", "features crepe-tiny"} <= names
-    assert all(r["realtime_factor"] > 0 for r in rows)
+    timings = [r for r in rows if r["name"] != "peak memory"]
+    assert all(r["realtime_factor"] > 0 for r in timings)
+    memory = [r for r in rows if r["name"] == "peak memory"]
+    assert len(memory) == 1 and memory[0]["peak_rss_mib"] >= memory[0]["rss_loaded_mib"] > 50
     assert run(["bench", "--threads", "0"]) == 2
+
+
+def test_bench_stream_quick(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert run(["bench", "--stream", "--quick", "--models", "violin-tiny", "--json",
+                str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["block"] for r in rows] == [64, 128, 256]
+    for r in rows:
+        assert r["blocks"] == 500 and 0 < r["median_ms"] <= r["p99_ms"] <= r["max_ms"]
+        assert r["latency_ms"] == 20.0 and abs(r["latency_measured_ms"] - 20.0) < 1.0
