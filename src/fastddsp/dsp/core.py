@@ -7,8 +7,10 @@ import torch
 
 
 def exp_sigmoid(x: torch.Tensor, max_value: float = 2.0, threshold: float = 1e-7) -> torch.Tensor:
-    """DDSP's output nonlinearity: ``max_value * sigmoid(x) ** ln(10) + threshold``."""
-    return max_value * torch.sigmoid(x).pow(2.302585092994046) + threshold
+    """DDSP's output nonlinearity: ``max_value * sigmoid(x) ** ln(10) + threshold``, computed
+    as ``exp(-ln(10) * softplus(-x))`` (the same value; a non-integer power is slower)."""
+    return max_value * torch.exp(torch.nn.functional.softplus(-x) * -2.302585092994046) \
+        + threshold
 
 
 def hz_to_midi(f0_hz: torch.Tensor) -> torch.Tensor:

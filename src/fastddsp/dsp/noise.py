@@ -56,7 +56,6 @@ def hashed_noise(index: torch.Tensor, seed: int, batch: int = 1) -> torch.Tensor
     rows = torch.arange(batch, dtype=torch.int64, device=index.device).unsqueeze(1)
     base = _hash31((rows + seed * 65537) * 257 + 1 & mask)
     x = _hash31((index.unsqueeze(0) + base) & mask)
-    x = _hash31(x ^ base)
     return (x & 0xFFFFFF).to(torch.float32) * (2.0 / 16777216.0) - 1.0
 
 
