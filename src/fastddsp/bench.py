@@ -136,26 +136,31 @@ def bench_stream(model: Model, block_size: int, n_blocks: int = 10_000) -> dict:
 
 
 _MEMORY_SCRIPT = """
-import json, resource, sys
+import json, sys
 import numpy as np, torch
 torch.set_num_threads(1)
 from fastddsp.models import resolve
+
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
+
 model = resolve(sys.argv[1])
 n = int(float(sys.argv[2]) * model.frame_rate)
 f0, ld = np.full(n, 262.0, np.float32), np.full(n, -25.0, np.float32)
 model.synthesize(f0[:10], ld[:10])
-with open("/proc/self/statm") as f:
-    before = int(f.read().split()[1]) * resource.getpagesize() / 2**20
+before = status("VmRSS:")
+with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the current RSS
+    f.write("5")
 model.synthesize(f0, ld)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"rss_loaded_mib": before, "peak_rss_mib": peak}))
+print(json.dumps({"rss_loaded_mib": before, "peak_rss_mib": status("VmHWM:")}))
 """
 
 
 def peak_memory(name: str, seconds: float = 4.0) -> dict[str, float]:
-    """Peak resident memory of a fresh process that loads model ``name`` and synthesizes
-    ``seconds`` of audio end to end (one thread), and its resident memory just before.
-    Linux (reads /proc)."""
+    """Resident memory of a fresh process that has loaded model ``name`` (and the libraries),
+    and its peak while it synthesizes ``seconds`` of audio end to end (one thread). Linux:
+    the peak is reset through /proc before the synthesis."""
     import json
     import subprocess
     import sys

@@ -3,7 +3,6 @@ import pytest
 
 from fastddsp.features.loudness import frame_centres
 from fastddsp.features.pitch import TRACKERS, clean_f0, track
-from fastddsp.features.yin import Yin, YinStream
 from tests.conftest import tone
 
 SR = 16000
@@ -70,24 +69,3 @@ def test_clean_f0_holds_and_backfills():
     assert clean_f0(f0, np.zeros(7), 0.5).tolist() == [210.0] * 7
 
 
-def test_fast_tracker_streams_causally_in_any_block_size():
-    rng = np.random.default_rng(1)
-    x = np.concatenate([tone(196.0, 0.7), tone(523.0, 0.6)]) + 0.01 * rng.standard_normal(
-        int(1.3 * SR)).astype(np.float32)
-    yin = Yin()
-    centres = frame_centres(x.size + 1, SR, 250)
-    ref_f0, ref_conf = yin.pitch(x, centres, causal=True)
-    for sizes in ([64] * 400, [1, 1000, 7, 4096], list(rng.integers(1, 900, 200))):
-        s = YinStream(yin, 250)
-        outs, i = [], 0
-        for n in sizes:
-            if i >= x.size:
-                break
-            outs.append(s.process(x[i: i + n]))
-            i += n
-        if i < x.size:
-            outs.append(s.process(x[i:]))
-        f0 = np.concatenate([o[0] for o in outs])
-        conf = np.concatenate([o[1] for o in outs])
-        assert f0.size == ref_f0.size
-        assert np.array_equal(f0, ref_f0) and np.array_equal(conf, ref_conf)

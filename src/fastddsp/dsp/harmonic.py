@@ -104,11 +104,11 @@ def harmonic_synth(
     always applies the Nyquist guard: the same output without data-dependent shapes, for
     graph export.
     """
-    batch, n_frames, _n_harm = amplitudes.shape
+    batch, n_frames, n_harm = amplitudes.shape
     phase, f0_up, end = oscillator_phase(f0_hz.detach(), hop, sample_rate, initial_phase,
                                          None if right_f0 is None else right_f0.detach())
 
-    n_used = _n_harm
+    n_used = n_harm
     if trim:  # only harmonics that are non-zero somewhere need computing
         used = (amplitudes.detach() != 0).flatten(0, 1).any(0)
         if right_amplitudes is not None:

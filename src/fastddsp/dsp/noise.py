@@ -30,8 +30,6 @@ def white_noise(shape: tuple[int, ...], generator: torch.Generator | None = None
     return torch.rand(shape, generator=generator, device=device) * 2.0 - 1.0
 
 
-
-
 def _hash31(x: torch.Tensor) -> torch.Tensor:
     """An integer hash of int64 values in [0, 2^31) (products stay below 2^63: no overflow)."""
     x = x ^ (x >> 16)

@@ -13,8 +13,6 @@ import math
 import numpy as np
 import torch
 
-FLOOR_DB = -80.0
-
 
 def a_weighting_db(freqs: np.ndarray, min_db: float = -80.0) -> np.ndarray:
     """IEC 61672 A-weighting in dB (0 dB at 1 kHz), floored at ``min_db``."""

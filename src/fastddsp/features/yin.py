@@ -4,8 +4,9 @@ Per frame of ``window`` samples: the difference function d(tau) over lags up to 
 period (computed from one FFT cross-correlation and running energies), its cumulative-mean
 normalisation d'(tau), the choice of a dip (see ``frames_pitch``) and a sub-sample refinement of
 its lag. Confidence is ``1 - depth`` of the chosen dip, set to 0 for frames quieter than
-``silence_db``. Frames depend only on their own samples, so the same code runs offline (frames
-centred on their time) and causally on blocks (frames ending at their time).
+``silence_db``. Frames depend only on their own samples, so the same code runs offline on
+frames centred on their time and in the streaming engine (``fastddsp.stream``) on frames ending
+at their time.
 """
 
 from __future__ import annotations
@@ -102,14 +103,14 @@ class Yin:
                               self.silence_db)
         return f0.numpy(), conf.numpy()
 
-    def pitch(self, audio: np.ndarray, centres: np.ndarray, causal: bool = False,
+    def pitch(self, audio: np.ndarray, centres: np.ndarray,
               chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-        """Frames centred on ``centres`` (or ending there when ``causal``) of ``audio`` at
-        ``sample_rate``; zero padding outside the signal."""
+        """Frames centred on ``centres`` of ``audio`` at ``sample_rate``; zero padding
+        outside the signal."""
         x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-        left = self.window if causal else self.window // 2
+        left = self.window // 2
         padded = torch.nn.functional.pad(x, (left, self.window))
-        # frame f is padded[c, c + window): x[c - window/2, c + window/2), or x[c - window, c)
+        # frame f is padded[c, c + window): x[c - window/2, c + window/2)
         start = torch.from_numpy(np.asarray(centres, np.int64))
         offs = torch.arange(self.window)
         f0s, confs = [], []
@@ -121,40 +122,3 @@ class Yin:
         if not f0s:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         return np.concatenate(f0s), np.concatenate(confs)
-
-
-class YinStream:
-    """Causal block processing: feed audio blocks of any size; get (f0, confidence) for every
-    frame whose window ``[t - window, t)`` has fully arrived, frames at ``t = f / frame_rate``.
-    Equal to ``Yin.pitch(audio, centres, causal=True)`` on the concatenated blocks."""
-
-    def __init__(self, yin: Yin, frame_rate: float):
-        self.yin = yin
-        self.hop = yin.sample_rate / frame_rate
-        self._buf = np.zeros(yin.window, dtype=np.float32)  # zeros before the signal starts
-        self._buf_start = -yin.window                      # absolute index of _buf[0]
-        self._received = 0
-        self._next_frame = 0
-
-    def _centre(self, f: int) -> int:
-        return int(np.round(f * self.hop))
-
-    def process(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        block = np.asarray(block, dtype=np.float32).reshape(-1)
-        self._buf = np.concatenate([self._buf, block])
-        self._received += block.size
-        ends = []
-        while self._centre(self._next_frame) <= self._received:
-            ends.append(self._centre(self._next_frame))
-            self._next_frame += 1
-        if not ends:
-            return np.zeros(0, np.float32), np.zeros(0, np.float32)
-        w = self.yin.window
-        starts = np.asarray(ends) - w - self._buf_start
-        frames = torch.from_numpy(self._buf)[torch.from_numpy(starts)[:, None] + torch.arange(w)]
-        f0, conf = self.yin.frames_pitch(frames)
-        keep_from = self._centre(self._next_frame) - w
-        drop = max(0, keep_from - self._buf_start)
-        self._buf = self._buf[drop:]
-        self._buf_start += drop
-        return f0, conf
