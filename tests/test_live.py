@@ -12,7 +12,9 @@ import pytest
 import soundfile as sf
 
 from fastddsp.cli.main import run
-from fastddsp.live import run_live, stream_file
+from fastddsp.features.pitch import track
+from fastddsp.io import resample
+from fastddsp.live import RateBridge, run_live, stream_file
 from fastddsp.models import load
 from fastddsp.stream import offline_reference
 from tests.test_stream import melody
@@ -55,9 +57,11 @@ class _Flags:
         return self.input_overflow
 
 
-def fake_sounddevice(blocks: list[np.ndarray], xrun_at: set[int], captured: list[np.ndarray]):
+def fake_sounddevice(blocks: list[np.ndarray], xrun_at: set[int], captured: list[np.ndarray],
+                     rates: tuple[int, ...] = (SR,)):
     """A stand-in for sounddevice: its Stream calls the callback with the given input blocks
-    from a thread, as PortAudio would, and records what the callback wrote."""
+    from a thread, as PortAudio would, and records what the callback wrote. It accepts only
+    the sample ``rates`` given (the first is the device's default)."""
     mod = types.ModuleType("sounddevice")
 
     class CallbackAbort(Exception):
@@ -65,7 +69,9 @@ def fake_sounddevice(blocks: list[np.ndarray], xrun_at: set[int], captured: list
 
     class Stream:
         def __init__(self, samplerate, blocksize, device, channels, dtype, latency, callback):
-            assert samplerate == SR and dtype == "float32"
+            if samplerate not in rates:
+                raise RuntimeError(f"Invalid sample rate {samplerate}")
+            assert dtype == "float32" and blocksize == blocks[0].size
             self.callback = callback
             self.active = False
 
@@ -90,6 +96,7 @@ def fake_sounddevice(blocks: list[np.ndarray], xrun_at: set[int], captured: list
 
     mod.Stream = Stream
     mod.CallbackAbort = CallbackAbort
+    mod.query_devices = lambda device, kind: {"default_samplerate": float(rates[0])}
     return mod
 
 
@@ -110,6 +117,40 @@ def test_device_mode_processes_blocks_counts_xruns_and_meters(monkeypatch):
     expected = np.concatenate([np.clip(stream.process(b), -1, 1) for b in blocks])
     np.testing.assert_allclose(np.concatenate(captured), expected, atol=1e-6)
     assert state.timing is not None and len(state.timing.times) == len(blocks)
+
+
+def test_rate_bridge_is_a_short_delay():
+    rate = 48000
+    t = np.arange(rate) / rate
+    x = (0.5 * np.sin(2 * np.pi * 1000 * t) * np.minimum(1, t * 10)).astype(np.float32)
+    bridge = RateBridge(lambda y: y, rate, SR)   # the engine replaced by the identity
+    out = np.concatenate([bridge(x[i: i + 256]) for i in range(0, x.size, 256)])
+    assert out.size == x.size and bridge.underruns == 0
+    lags = range(0, 200)
+    errors = [np.abs(out[2000 + k: 40000 + k] - x[2000: 40000]).max() for k in lags]
+    delay = int(np.argmin(errors))
+    assert delay <= 64 and errors[delay] < 0.02      # 1.3 ms, cubic interpolation error
+
+
+def test_device_mode_falls_back_to_the_device_rate(monkeypatch):
+    """A device that only runs at 48 kHz: the engine runs at 16 kHz between resamplers, and
+    a 440 Hz input still comes out at 440 Hz, block for block."""
+    model = load("trumpet-tiny")
+    rate, size = 48000, 768
+    t = np.arange(2 * rate) / rate
+    x = (0.3 * np.sin(2 * np.pi * 440 * t) * (t > 0.1)).astype(np.float32)
+    blocks = [x[i: i + size] for i in range(0, x.size - size + 1, size)]
+    captured: list[np.ndarray] = []
+    monkeypatch.setitem(sys.modules, "sounddevice",
+                        fake_sounddevice(blocks, set(), captured, rates=(rate, 44100)))
+    state = run_live(model, block_size=256)
+    assert state.device_rate == rate and state.bridge is not None
+    assert state.bridge.underruns == 0
+    assert [c.size for c in captured] == [size] * len(blocks)
+    out = np.concatenate(captured)[rate // 2:]
+    assert np.abs(out).max() > 0.01
+    f0, conf = track(resample(out, rate, SR), np.arange(10, 90) * 256, "fast")
+    assert np.median(f0[conf > 0.8]) == pytest.approx(440, rel=0.01)
 
 
 def test_device_mode_without_audio_devices_is_one_line_exit_2(capsys):

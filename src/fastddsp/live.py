@@ -1,9 +1,10 @@
 """`fastddsp live`: the streaming engine between a microphone and the speakers, or between two
 files (the same engine, block by block; how tests and offline users drive it).
 
-Device mode opens one full-duplex sounddevice stream at the model's rate (16 kHz) and calls
-``Stream.process`` from the audio callback; it counts xruns (input overflows and output
-underflows that PortAudio reports) and keeps the input level for a meter.
+Device mode opens one full-duplex sounddevice stream at the model's rate (16 kHz), or at the
+device's own rate with resampling around the engine (``RateBridge``) when the device refuses
+16 kHz, and calls ``Stream.process`` from the audio callback; it counts xruns (input overflows
+and output underflows that PortAudio reports) and keeps the input level for a meter.
 """
 
 from __future__ import annotations
@@ -116,6 +117,37 @@ def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
     return FileRun(str(dst), written / rate, stream.latency, times.summary())
 
 
+class RateBridge:
+    """Runs the engine at a device's sample rate: each device block is resampled to the
+    model's rate, processed and resampled back (soxr's streaming resamplers in their "quick"
+    cubic mode: about 7 samples of delay, where the filtered modes hold back tens of ms), and
+    exactly as many samples as came in are handed out from a small FIFO primed with zeros."""
+
+    PRIME = 32  # device samples: covers the resamplers' delay and uneven chunk sizes
+
+    def __init__(self, process: Callable[[np.ndarray], np.ndarray], device_rate: int,
+                 model_rate: int):
+        import soxr
+
+        self.process = process
+        self.to_model = soxr.ResampleStream(device_rate, model_rate, 1, dtype="float32",
+                                            quality="QQ")
+        self.to_device = soxr.ResampleStream(model_rate, device_rate, 1, dtype="float32",
+                                             quality="QQ")
+        self.fifo = np.zeros(self.PRIME, np.float32)
+        self.underruns = 0
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        y = self.process(self.to_model.resample_chunk(block))
+        self.fifo = np.concatenate([self.fifo, self.to_device.resample_chunk(y)])
+        if self.fifo.size < block.size:
+            self.underruns += 1
+            self.fifo = np.concatenate([self.fifo, np.zeros(block.size - self.fifo.size,
+                                                            np.float32)])
+        out, self.fifo = self.fifo[: block.size], self.fifo[block.size:]
+        return out
+
+
 @dataclass
 class LiveState:
     level_db: float = -120.0
@@ -123,6 +155,8 @@ class LiveState:
     blocks: int = 0
     error: str = ""
     timing: BlockTimes | None = None
+    device_rate: int = 0
+    bridge: RateBridge | None = None
 
 
 def _sounddevice() -> Any:
@@ -151,13 +185,14 @@ def run_live(model: Model, input_device: str | int | None = None,
     stream = model.stream(block_size, octave, pitch_shift, loudness_db)
     state = LiveState(timing=BlockTimes(block_size / model.sample_rate))
     lock = threading.Lock()
+    process: Callable[[np.ndarray], np.ndarray] = stream.process
 
     def callback(indata: np.ndarray, outdata: np.ndarray, frames: int, _time: Any,
                  status: Any) -> None:
         t0 = time.perf_counter()
         try:
             x = indata[:, 0].astype(np.float32, copy=False)
-            y = stream.process(np.nan_to_num(x))
+            y = process(np.nan_to_num(x))
             outdata[:, 0] = np.clip(y, -1.0, 1.0)
             if outdata.shape[1] > 1:
                 outdata[:, 1:] = outdata[:, :1]
@@ -176,13 +211,27 @@ def run_live(model: Model, input_device: str | int | None = None,
             assert state.timing is not None
             state.timing.add(time.perf_counter() - t0)
 
+    def open_stream(rate: int, block: int) -> Any:
+        return sd.Stream(samplerate=rate, blocksize=block,
+                         device=(input_device, output_device), channels=(1, 1),
+                         dtype="float32", latency="low", callback=callback)
+
     try:
-        audio = sd.Stream(samplerate=model.sample_rate, blocksize=block_size,
-                          device=(input_device, output_device), channels=(1, 1),
-                          dtype="float32", latency="low", callback=callback)
-    except Exception as e:
-        raise UserError(f"cannot open the audio devices at {model.sample_rate} Hz: "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        audio = open_stream(model.sample_rate, block_size)
+        state.device_rate = model.sample_rate
+    except Exception as first:
+        # Many devices run only at 44.1/48 kHz: run there and resample around the engine.
+        try:
+            info = sd.query_devices(output_device, "output")
+            rate = int(info["default_samplerate"])
+            bridge = RateBridge(stream.process, rate, model.sample_rate)
+            process = bridge
+            audio = open_stream(rate, round(block_size * rate / model.sample_rate))
+            state.device_rate = rate
+            state.bridge = bridge
+        except Exception:
+            message = str(first).splitlines()[0] if str(first) else type(first).__name__
+            raise UserError(f"cannot open the audio devices: {message}") from None
     start = time.monotonic()
     with audio:
         try:
