@@ -1,5 +1,6 @@
 """Every pitch tracker against CREPE-full on the clips in ../shared/data: raw pitch accuracy,
-gross and octave errors, and speed (1 thread).
+gross and octave errors, and speed (1 thread). Also the streaming engine's analysis ("stream":
+YIN with a 512-sample window, the same frames centred; the engine sees them 16 ms later).
 
     .venv/bin/python benchmarks/pitch_trackers.py [--frame-rate 100] [--data ../shared/data]
 """
@@ -17,6 +18,7 @@ from fastddsp.features.loudness import frame_centres
 from fastddsp.features.metrics import pitch_agreement
 from fastddsp.features.pitch import PITCH_RATE, TRACKERS
 from fastddsp.io import read_audio
+from fastddsp.stream import STREAM_YIN
 
 GROUPS = ("violin", "trumpet", "transfer")
 
@@ -35,7 +37,7 @@ def main() -> None:
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     results: dict[tuple[str, str], list[dict]] = {}
-    timing: dict[str, list[float]] = {t: [] for t in TRACKERS}
+    timing: dict[str, list[float]] = {t: [] for t in [*TRACKERS, "stream"]}
     audio_s = 0.0
     for group in GROUPS:
         for wav in sorted((data / group).glob("*.wav")):
@@ -56,9 +58,12 @@ def main() -> None:
                 np.savez(f, f0=f0, conf=conf, seconds=dt)
                 tracks[name] = (f0, conf)
                 timing[name].append(dt)
+            t0 = time.perf_counter()
+            tracks["stream"] = STREAM_YIN.pitch(audio, centres)
+            timing["stream"].append(time.perf_counter() - t0)
             ref_f0, ref_conf = tracks["crepe-full"]
             voiced = ref_conf >= TRACKERS["crepe-full"].voicing_threshold
-            for name in TRACKERS:
+            for name in [*TRACKERS, "stream"]:
                 if name == "crepe-full":
                     continue
                 results.setdefault((group, name), []).append(
