@@ -100,7 +100,8 @@ def test_synthesize_equals_model_synthesize_delayed():
 
 def test_phase_is_continuous_across_blocks():
     """A steady 440 Hz control through 37-sample blocks: the oscillator's phase after the
-    blocks equals the closed-form phase, and the output has no jumps at block edges."""
+    blocks equals the closed-form phase, and the output equals the same control rendered in
+    one block (so nothing jumps at block edges)."""
     model = load("violin-tiny")
     engine = StreamEngine(model)
     engine.reset(1)
@@ -168,9 +169,13 @@ def test_bad_blocks_are_refused():
         stream.process(np.array([0.0, np.nan], np.float32))
     with pytest.raises(UserError, match="1-D"):
         stream.process(np.zeros((2, 64), np.float32))
-    with pytest.raises(UserError, match="reset"):
-        stream.synthesize(np.zeros(64), np.zeros(64)) if stream.process(np.zeros(64)) is not None \
-            else None
+    stream.process(np.zeros(64))
+    with pytest.raises(UserError, match="reset"):   # one stream, one kind of input
+        stream.synthesize(np.zeros(64), np.zeros(64))
+    stream.reset()
+    assert stream.synthesize(np.full(64, 440.0), np.full(64, -20.0)).size == 64
+    with pytest.raises(UserError, match="negative"):
+        stream.synthesize(np.full(64, -1.0), np.zeros(64))
     with pytest.raises(UserError, match="block size"):
         load("violin-tiny").stream(0)
     other = Model.from_preset("tiny", sample_rate=22050)
