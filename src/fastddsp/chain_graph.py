@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import warnings
 from pathlib import Path
 
@@ -28,9 +27,9 @@ from torch import nn
 
 from .atomic import atomic_path
 from .dsp.core import decoder_inputs, silence_gate
-from .dsp.harmonic import harmonic_amplitudes, harmonic_synth
-from .dsp.noise import hashed_noise, noise_magnitudes, noise_segments, overlap_add
-from .dsp.reverb import wet_impulse_response
+from .dsp.harmonic import harmonic_amplitudes
+from .dsp.noise import noise_magnitudes
+from .dsp.stream_synth import initial_synth_state, reverb_partitions, synth_step
 from .dsp.synth import split_raw
 from .errors import UserError
 from .models.decoders import CNNDecoder, GRUDecoder
@@ -49,7 +48,6 @@ class ChainStep(nn.Module):
             raise UserError("the chain graph needs hop_size >= n_noise_bands - 1")
         self.hop, self.sr, self.k = cfg.hop_size, float(cfg.sample_rate), cfg.n_harmonics
         self.delay = cfg.n_noise_bands - 1
-        self.tail = cfg.hop_size + 2 * self.delay - 1 - self.delay   # noise carried over
         self.seed = seed
         self.gate = model.silence_gate_db
         # convs: (weight, bias, dilation, residual, right padding, delay after this layer)
@@ -68,18 +66,12 @@ class ChainStep(nn.Module):
                 self.look += right
                 self.convs.append((w, b, d, residual, right, self.look))
             self.proj = dec.proj
-        ir = model.synth.reverb_ir
-        wet = wet_impulse_response(ir.detach() if ir is not None else torch.zeros(1))
-        p = self.hop
-        self.n_parts = max(1, -(-wet.shape[-1] // p))
-        parts = nn.functional.pad(wet, (0, self.n_parts * p - wet.shape[-1])).view(-1, p)
-        spec = torch.fft.rfft(parts, 2 * p).flip(0)                    # [K, P + 1], flipped
-        self.register_buffer("ir_re", spec.real.T.unsqueeze(1).contiguous())  # [P + 1, 1, K]
-        self.register_buffer("ir_im", spec.imag.T.unsqueeze(1).contiguous())
+        weight = reverb_partitions(model.synth.reverb_ir, self.hop)
+        self.register_buffer("reverb_weight", weight)
+        self.n_parts = weight.shape[-1]
 
     def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
         """The state before the first call (silence everywhere)."""
-        p, k = self.hop, self.k
         if self.gru is not None:
             dec = [torch.zeros(batch, self.gru.gru.hidden_size)]
         else:
@@ -89,9 +81,7 @@ class ChainStep(nn.Module):
                     for w, _, _, residual, right, _ in self.convs if residual and right]
             if self.look:  # f0 and loudness wait for the decoder's lookahead
                 dec += [torch.zeros(batch, self.look), torch.full((batch, self.look), -80.0)]
-        return dec + [torch.zeros(batch, 1), torch.zeros(batch, 1, k),
-                      torch.zeros(batch, dtype=torch.float64), torch.zeros(batch, self.tail),
-                      torch.zeros(batch, self.n_parts - 1, p + 1, 2), torch.zeros(batch, p)]
+        return dec + initial_synth_state(batch, self.k, self.hop, self.delay, self.n_parts)
 
     @property
     def n_decoder_states(self) -> int:
@@ -161,8 +151,7 @@ class ChainStep(nn.Module):
         n_dec = self.n_decoder_states
         dec_state, rest = list(state[:n_dec]), state[n_dec:]
         prev_f0, prev_h, phase, noise_tail, rev_hist, rev_prev = rest
-        batch, n = f0_hz.shape
-        hop, p = self.hop, self.hop
+        n = f0_hz.shape[1]
         x = decoder_inputs(f0_hz, loudness_db)
         raw, new_dec = self._decode(x, dec_state[: n_dec - (2 if self.look else 0)], start)
         if self.look:  # the decoder's output is `look` frames behind: so are f0 and loudness
@@ -175,47 +164,10 @@ class ChainStep(nn.Module):
         gate = silence_gate(loudness_db, self.gate[0], self.gate[1]).unsqueeze(-1)
         harm = harmonic_amplitudes(amp, dist, f0_hz, self.sr) * gate
         mags = noise_magnitudes(noise_raw) * gate
-        # noise: the carried tail plus the new frames' overlap-add, from segment start - 1
-        index = torch.arange(n * hop, dtype=torch.int64) + start * hop
-        ola = overlap_add(noise_segments(mags, hashed_noise(index, self.seed, batch), hop), hop)
-        ola = nn.functional.pad(ola, [hop - self.delay, 0])
-        acc = nn.functional.pad(noise_tail, [0, ola.shape[1] - noise_tail.shape[1]]) + ola
-        noise = acc[:, : n * hop]
-        new_tail = acc[:, n * hop: n * hop + self.tail]
-        # harmonic segments [start - 1, start + F - 1): previous frame, then all but the last.
-        # Segments before frame 0 are silent (as the streaming engine's latency), and the
-        # phase is 0 where frame 0 begins: what the oscillator advances over those segments
-        # (f0 linear from left to right over `hop` samples) is taken off the initial phase.
-        segment = torch.arange(n) + start - 1
-        left_f0 = torch.cat([prev_f0, f0_hz[:, :-1]], 1)
-        lo, hi = left_f0.to(torch.float64), f0_hz.to(torch.float64)
-        advance = (hop * lo + (hi - lo) * (hop - 1) / 2.0) * (2.0 * math.pi / self.sr)
-        phase = phase - torch.where(segment < 0, advance, torch.zeros_like(advance)).sum(1)
-        left_h = torch.cat([prev_h, harm[:, :-1]], 1)
-        audio, new_phase = harmonic_synth(left_f0, left_h, hop, self.sr, phase, f0_hz[:, -1:],
-                                          harm[:, -1:], trim=False)
-        dry = audio + noise
-        silent = (torch.arange(n * hop) // hop + start - 1 < 0).unsqueeze(0)
-        dry = torch.where(silent, torch.zeros_like(dry), dry)
-        # reverb: uniformly partitioned overlap-save, complex products in real arithmetic
-        blocks = dry.reshape(batch, n, p)
-        joined = torch.cat([rev_prev.unsqueeze(1), blocks], 1)
-        pairs = torch.cat([joined[:, :-1], joined[:, 1:]], 2)
-        spec = torch.fft.rfft(pairs, 2 * p)
-        hist = torch.cat([rev_hist, torch.stack([spec.real, spec.imag], -1)], 1)
-        # Y[i] = sum_j X[i + j] H[K - 1 - j]: a depthwise conv along the partition axis
-        h_re = hist[..., 0].transpose(1, 2)                    # [B, P + 1, K - 1 + F]
-        h_im = hist[..., 1].transpose(1, 2)
-        bins = p + 1
-        re = (nn.functional.conv1d(h_re, self.ir_re, groups=bins)
-              - nn.functional.conv1d(h_im, self.ir_im, groups=bins)).transpose(1, 2)
-        im = (nn.functional.conv1d(h_re, self.ir_im, groups=bins)
-              + nn.functional.conv1d(h_im, self.ir_re, groups=bins)).transpose(1, 2)
-        wet = torch.fft.irfft(torch.complex(re, im), 2 * p)[..., p:]
-        out = dry + wet.reshape(batch, n * p)
-        new_hist = hist[:, n:]
-        return (out, *new_dec, f0_hz[:, -1:], harm[:, -1:], new_phase, new_tail, new_hist,
-                blocks[:, -1])
+        out, *synth_state = synth_step(f0_hz, harm, mags, start, prev_f0, prev_h, phase,
+                                       noise_tail, rev_hist, rev_prev, self.reverb_weight,
+                                       self.hop, self.sr, self.seed, trim=False)
+        return (out, *new_dec, *synth_state)
 
 
 def export_chain(model: Model, path: str | Path, seed: int = 0) -> Path:

@@ -38,9 +38,9 @@ import torch
 from torch import nn
 
 from .dsp.core import decoder_inputs, silence_gate
-from .dsp.harmonic import harmonic_amplitudes, harmonic_synth
-from .dsp.noise import hashed_noise, noise_magnitudes, noise_segments, overlap_add
-from .dsp.reverb import PartitionedReverb
+from .dsp.harmonic import harmonic_amplitudes
+from .dsp.noise import noise_magnitudes
+from .dsp.stream_synth import initial_synth_state, reverb_partitions, synth_step
 from .dsp.synth import split_raw
 from .errors import UserError
 from .features.loudness import frames_loudness, loudness_at, loudness_weights
@@ -71,8 +71,9 @@ class StreamEngine(nn.Module):
         self.noise_delay = cfg.n_noise_bands - 1
         self.decoder = streaming_decoder(model.decoder)
         self.lookahead = int(model.decoder.receptive_field[1])
-        ir = model.synth.reverb_ir
-        self.reverb = PartitionedReverb(ir if ir is not None else torch.zeros(1), self.hop)
+        weight = reverb_partitions(model.synth.reverb_ir, self.hop)
+        self.register_buffer("reverb_weight", weight)
+        self.n_parts = weight.shape[-1]
         self.synth_delay = (1 + self.lookahead) * self.hop
         self.analyse = cfg.sample_rate == PITCH_RATE
         self.window_size = WINDOW
@@ -99,18 +100,17 @@ class StreamEngine(nn.Module):
         self.f0_queue = torch.zeros(batch, 0)            # f0 of frames awaiting the decoder
         self.ld_queue = torch.zeros(batch, 0)            # and their loudness
         self.decoded = 0                                 # frames out of the decoder
-        self.prev_f0 = torch.zeros(batch, 1)
-        self.prev_harmonics = torch.zeros(batch, 1, self.n_harmonics)
-        self.phase = torch.zeros(batch, dtype=torch.float64)
-        self.noise = torch.zeros(batch, 0)               # noise overlap-add from noise_start
-        self.noise_start = -self.noise_delay
-        self.output = torch.zeros(batch, self.synth_delay)
+        state = initial_synth_state(batch, self.n_harmonics, self.hop, self.noise_delay,
+                                    self.n_parts)
+        self.prev_f0, self.prev_harmonics, self.phase = state[0], state[1], state[2]
+        self.noise_tail, self.reverb_history, self.reverb_previous = state[3], state[4], state[5]
+        # synth_step starts with the (silent) segment before frame 0: one hop of the delay
+        self.output = torch.zeros(batch, self.synth_delay - self.hop)
 
     @torch.jit.export
     def reset(self, batch: int = 1) -> None:
         self._init_state(batch)
         self.decoder.reset(batch)
-        self.reverb.reset(batch)
 
     @torch.jit.export
     def latency(self) -> int:
@@ -198,37 +198,14 @@ class StreamEngine(nn.Module):
         harmonics = harmonic_amplitudes(amp, dist, f0, float(self.sample_rate))
         harmonics = harmonics * gate.unsqueeze(-1)
         noise_mags = noise_magnitudes(noise_raw) * gate.unsqueeze(-1)
-        hop = self.hop
-        # filtered noise: every new frame's overlap-add contribution
-        first = self.decoded
-        index = torch.arange(first * hop, (first + m) * hop, dtype=torch.int64)
-        white = hashed_noise(index, self.seed, self.batch)
-        contribution = overlap_add(noise_segments(noise_mags, white, hop), hop)
-        start = first * hop - self.noise_delay - self.noise_start
-        end = start + contribution.shape[1]
-        if end > self.noise.shape[1]:
-            self.noise = torch.nn.functional.pad(self.noise, [0, end - self.noise.shape[1]])
-        self.noise[:, start:end] += contribution
+        start = torch.tensor([self.decoded], dtype=torch.int64)
         self.decoded += m
-        # harmonic segments: each frame's segment needs the next frame
-        if first > 0:
-            left_f0 = torch.cat([self.prev_f0, f0[:, :-1]], 1)
-            left_h = torch.cat([self.prev_harmonics, harmonics[:, :-1]], 1)
-            seg0 = first - 1
-        else:
-            left_f0, left_h, seg0 = f0[:, :-1], harmonics[:, :-1], 0
-        self.prev_f0 = f0[:, -1:]
-        self.prev_harmonics = harmonics[:, -1:]
-        n_seg = left_f0.shape[1]
-        if n_seg == 0:
-            return
-        harm, self.phase = harmonic_synth(left_f0, left_h, hop, float(self.sample_rate),
-                                          self.phase, f0[:, -1:], harmonics[:, -1:])
-        lo = seg0 * hop - self.noise_start
-        dry = harm + self.noise[:, lo: lo + n_seg * hop]
-        self.noise = self.noise[:, lo + n_seg * hop:]
-        self.noise_start = (seg0 + n_seg) * hop
-        self.output = torch.cat([self.output, self.reverb(dry)], 1)
+        out, self.prev_f0, self.prev_harmonics, self.phase, self.noise_tail, \
+            self.reverb_history, self.reverb_previous = synth_step(
+                f0, harmonics, noise_mags, start, self.prev_f0, self.prev_harmonics,
+                self.phase, self.noise_tail, self.reverb_history, self.reverb_previous,
+                self.reverb_weight, self.hop, float(self.sample_rate), self.seed)
+        self.output = torch.cat([self.output, out], 1)
 
     def _pop(self, n: int) -> torch.Tensor:
         out = self.output[:, :n]

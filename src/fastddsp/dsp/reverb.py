@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from .core import fft_convolve, next_fast_len
 
@@ -51,47 +50,3 @@ def initial_impulse_response(n_samples: int, sample_rate: float, decay_s: float 
     envelope = torch.exp(-t * (3.0 * math.log(10.0) / decay_s))
     return gain * torch.randn(n_samples, generator=gen) * envelope
 
-
-class PartitionedReverb(nn.Module):
-    """``reverb`` with a fixed IR for streaming: uniformly partitioned overlap-save
-    convolution. Input arrives in whole partitions of ``partition`` samples; the output for
-    them is ``dry + dry * wet_ir``, equal to ``reverb`` over everything fed so far (within
-    float rounding). Each partition costs two FFTs of ``2 * partition`` points and one
-    multiply-add per IR partition and bin."""
-
-    def __init__(self, ir: torch.Tensor, partition: int):
-        super().__init__()
-        wet = wet_impulse_response(ir.detach().reshape(-1))
-        n_parts = max(1, -(-wet.shape[-1] // partition))
-        parts = torch.nn.functional.pad(wet, (0, n_parts * partition - wet.shape[-1]))
-        spectra = torch.fft.rfft(parts.view(n_parts, partition), 2 * partition)
-        self.register_buffer("spectra_flipped", spectra.flip(0).T.contiguous())  # [bins, K]
-        self.partition = partition
-        self.n_parts = n_parts
-        self.history = torch.zeros(1, n_parts - 1, partition + 1, dtype=spectra.dtype)
-        self.previous = torch.zeros(1, partition)
-
-    @torch.jit.export
-    def reset(self, batch: int = 1) -> None:
-        self.history = torch.zeros(batch, self.n_parts - 1, self.partition + 1,
-                                   dtype=self.spectra_flipped.dtype)
-        self.previous = torch.zeros(batch, self.partition)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``[batch, m * partition]`` -> the same samples with the reverb added."""
-        batch, p = x.shape[0], self.partition
-        if batch != self.previous.shape[0]:
-            self.reset(batch)
-        m = x.shape[1] // p
-        if m == 0:
-            return x
-        blocks = x.reshape(batch, m, p)
-        joined = torch.cat([self.previous.unsqueeze(1), blocks], 1)
-        pairs = torch.cat([joined[:, :-1], joined[:, 1:]], 2)          # [B, m, 2P]
-        spec = torch.fft.rfft(pairs, 2 * p)                             # [B, m, P + 1]
-        hist = torch.cat([self.history, spec], 1)                       # [B, K - 1 + m, P + 1]
-        windows = hist.unfold(1, self.n_parts, 1)                      # [B, m, P + 1, K]
-        wet = torch.fft.irfft((windows * self.spectra_flipped).sum(-1), 2 * p)[..., p:]
-        self.history = hist[:, hist.shape[1] - (self.n_parts - 1):]
-        self.previous = blocks[:, -1]
-        return x + wet.reshape(batch, m * p)
