@@ -109,7 +109,7 @@ def test_device_mode_processes_blocks_counts_xruns_and_meters(monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice",
                         fake_sounddevice(blocks, {3, 10, 11}, captured))
     levels = []
-    state = run_live(model, block_size=size, report=lambda s: levels.append(s.level_db))
+    state = run_live(model.stream(size), report=lambda s: levels.append(s.level_db))
     assert state.blocks == len(blocks) == len(captured)
     assert state.xruns == 3
     assert state.level_db == pytest.approx(20 * np.log10(np.abs(blocks[-1]).max()), abs=1e-3)
@@ -143,7 +143,7 @@ def test_device_mode_falls_back_to_the_device_rate(monkeypatch):
     captured: list[np.ndarray] = []
     monkeypatch.setitem(sys.modules, "sounddevice",
                         fake_sounddevice(blocks, set(), captured, rates=(rate, 44100)))
-    state = run_live(model, block_size=256)
+    state = run_live(model.stream(256))
     assert state.device_rate == rate and state.bridge is not None
     assert state.bridge.underruns == 0
     assert [c.size for c in captured] == [size] * len(blocks)

@@ -77,16 +77,26 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     return audio, int(sr)
 
 
+OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"),
+                  ".ogg": ("OGG", "VORBIS")}
+
+
+def output_format(path: Path) -> tuple[str, str]:
+    """The soundfile (format, subtype) an output file's suffix asks for; a UserError for any
+    other suffix."""
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"unsupported output format {path.suffix!r}: use .wav, .flac or .ogg")
+    return fmt
+
+
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     """Write mono audio atomically; the format follows the suffix (wav: 16-bit PCM)."""
     path = Path(path)
     audio = np.asarray(audio, dtype=np.float32)
     if not np.all(np.isfinite(audio)):
         raise UserError("refusing to write audio with NaN or infinite samples")
-    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())
-    if fmt is None:
-        raise UserError(f"unsupported output format {path.suffix!r}: use .wav, .flac or .ogg")
-    subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
+    fmt, subtype = output_format(path)
     with atomic_path(path) as tmp:
         sf.write(str(tmp), np.clip(audio, -1.0, 1.0), sample_rate, format=fmt, subtype=subtype)
     return path

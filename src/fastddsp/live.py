@@ -20,10 +20,9 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import UserError
-from .io import open_audio, refuse_overwrite
+from .io import open_audio, output_format, refuse_overwrite
 from .models.model import Model
-
-FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
+from .stream import Stream
 
 
 @dataclass
@@ -68,13 +67,11 @@ def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
 
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(dst, src)
-    if dst.suffix.lower() not in FORMATS:
-        raise UserError(f"unsupported output format {dst.suffix!r}: use .wav or .flac")
+    container, subtype = output_format(dst)
     stream = model.stream(block_size, octave, pitch_shift, loudness_db, seed)
     rate = model.sample_rate
     skip = 0 if keep_latency else stream.latency
     times = BlockTimes(block_size / rate)
-    container, subtype = FORMATS[dst.suffix.lower()]
     written = 0
     with open_audio(src) as f, atomic_path(dst) as tmp, \
             sf.SoundFile(str(tmp), "w", rate, 1, subtype, format=container) as out:
@@ -175,15 +172,15 @@ def list_devices() -> str:
     return str(_sounddevice().query_devices())
 
 
-def run_live(model: Model, input_device: str | int | None = None,
-             output_device: str | int | None = None, block_size: int = 256, octave: int = 0,
-             pitch_shift: float = 0.0, loudness_db: float = 0.0, seconds: float | None = None,
+def run_live(stream: Stream, input_device: str | int | None = None,
+             output_device: str | int | None = None, seconds: float | None = None,
              report: Callable[[LiveState], None] | None = None) -> LiveState:
-    """Microphone -> instrument -> speakers until ``seconds`` pass or Ctrl-C. ``report`` is
-    called about ten times a second with the input level, xrun count and block timings."""
+    """Microphone -> ``stream`` (a model's streaming engine, with its block size and
+    settings) -> speakers until ``seconds`` pass or Ctrl-C. ``report`` is called about ten
+    times a second with the input level, xrun count and block timings."""
     sd = _sounddevice()
-    stream = model.stream(block_size, octave, pitch_shift, loudness_db)
-    state = LiveState(timing=BlockTimes(block_size / model.sample_rate))
+    rate, block_size = stream.sample_rate, stream.block_size
+    state = LiveState(timing=BlockTimes(block_size / rate))
     lock = threading.Lock()
     process: Callable[[np.ndarray], np.ndarray] = stream.process
 
@@ -217,17 +214,17 @@ def run_live(model: Model, input_device: str | int | None = None,
                          dtype="float32", latency="low", callback=callback)
 
     try:
-        audio = open_stream(model.sample_rate, block_size)
-        state.device_rate = model.sample_rate
+        audio = open_stream(rate, block_size)
+        state.device_rate = rate
     except Exception as first:
         # Many devices run only at 44.1/48 kHz: run there and resample around the engine.
         try:
             info = sd.query_devices(output_device, "output")
-            rate = int(info["default_samplerate"])
-            bridge = RateBridge(stream.process, rate, model.sample_rate)
+            device_rate = int(info["default_samplerate"])
+            bridge = RateBridge(stream.process, device_rate, rate)
             process = bridge
-            audio = open_stream(rate, round(block_size * rate / model.sample_rate))
-            state.device_rate = rate
+            audio = open_stream(device_rate, round(block_size * device_rate / rate))
+            state.device_rate = device_rate
             state.bridge = bridge
         except Exception:
             message = str(first).splitlines()[0] if str(first) else type(first).__name__

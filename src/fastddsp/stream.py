@@ -321,13 +321,12 @@ def causal_features(audio: np.ndarray, hop: int, sample_rate: int = PITCH_RATE,
     return f0, conf, ld
 
 
-def offline_reference(model: Model, audio: np.ndarray, octave: int = 0,
-                      pitch_shift: float = 0.0, loudness_db: float = 0.0, seed: int = 0,
-                      analysis_delay: int = ANALYSIS_DELAY) -> np.ndarray:
-    """What ``process`` computes, offline and from the offline pieces (centred YIN and
-    loudness on the delayed input, ``clean_f0``, the transfer adjustments, one-pass
-    ``Model.synthesize``): stream output sample n equals this at n - control latency.
-    With ``analysis_delay=0``: the offline rendering with centred analysis windows."""
+def offline_controls(model: Model, audio: np.ndarray, octave: int = 0,
+                     pitch_shift: float = 0.0, loudness_db: float = 0.0,
+                     analysis_delay: int = ANALYSIS_DELAY) -> tuple[np.ndarray, np.ndarray]:
+    """The f0 and loudness frames ``process`` gives the decoder, computed offline from the
+    offline pieces (centred YIN and loudness on the delayed input, ``clean_f0``, the transfer
+    adjustments). ``analysis_delay=0``: with centred analysis windows."""
     from .features.frames import Features
     from .timbre_transfer import adjust_features
 
@@ -336,7 +335,17 @@ def offline_reference(model: Model, audio: np.ndarray, octave: int = 0,
     f0 = clean_f0(f0, conf, VOICING_THRESHOLD, causal=True)
     feats, _ = adjust_features(Features(f0, ld, conf, model.frame_rate), model.stats,
                                octave, pitch_shift, loudness_db, VOICING_THRESHOLD, QUIET_DB)
-    return model.synthesize(feats.f0_hz, feats.loudness_db, seed=seed)
+    return feats.f0_hz, feats.loudness_db
+
+
+def offline_reference(model: Model, audio: np.ndarray, octave: int = 0,
+                      pitch_shift: float = 0.0, loudness_db: float = 0.0, seed: int = 0,
+                      analysis_delay: int = ANALYSIS_DELAY) -> np.ndarray:
+    """What ``process`` computes, offline: ``offline_controls`` through one-pass
+    ``Model.synthesize``. Stream output sample n equals this at n - control latency.
+    With ``analysis_delay=0``: the offline rendering with centred analysis windows."""
+    f0, ld = offline_controls(model, audio, octave, pitch_shift, loudness_db, analysis_delay)
+    return model.synthesize(f0, ld, seed=seed)
 
 
 def onset(audio: np.ndarray, window: int = 256, level: float = 0.5) -> float:
@@ -364,12 +373,13 @@ def measure_latency(model: Model, block_size: int = 64, sample_rate: int = PITCH
     gate = (t >= 0.2) & (t < 0.45)
     x = np.concatenate([0.3 * np.sin(2 * np.pi * f * t) * gate
                         for f in (330, 392, 440, 494, 523, 587, 659, 698)]).astype(np.float32)
+    f0, ld = offline_controls(model, x, analysis_delay=0)   # the same for every seed
     lags = []
     for seed in seeds:
         stream = model.stream(block_size, seed=seed)
         out = np.concatenate([stream.process(x[i: i + block_size])
                               for i in range(0, x.size, block_size)])
-        ref = offline_reference(model, x, analysis_delay=0, seed=seed)
+        ref = model.synthesize(f0, ld, seed=seed)
         lags += [onset(out[k: k + slot]) - onset(ref[k: k + slot])
                  for k in range(0, x.size, slot)]
-    return model.stream(block_size).latency, float(np.median(lags))
+    return stream.latency, float(np.median(lags))

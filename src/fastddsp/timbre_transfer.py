@@ -23,7 +23,7 @@ from .errors import UserError
 from .features import extract_features
 from .features.frames import Features
 from .features.pitch import get_tracker
-from .io import refuse_overwrite, resample
+from .io import output_format, refuse_overwrite, resample
 from .models.chunked import render_chunks
 from .models.model import Model
 from .models.registry import load
@@ -169,9 +169,7 @@ def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAUL
 
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(dst, src)
-    fmt = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
-    if dst.suffix.lower() not in fmt:
-        raise UserError(f"unsupported output format {dst.suffix!r}: use .wav, .flac or .ogg")
+    container, subtype = output_format(dst)
     m = _model(model)
     feats = extract_features_file(src, pitch=pitch, frame_rate=m.frame_rate,
                                   loudness_rate=m.sample_rate, block_seconds=block_seconds)
@@ -179,7 +177,6 @@ def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAUL
     chunk_frames = max(1, int(min(block_seconds, 10.0) * m.frame_rate))
     chunks, adj, _ = transfer_features(feats, m, octave, pitch_shift, loudness, pitch, seed,
                                        chunk_frames)
-    container, subtype = fmt[dst.suffix.lower()]
     stream = soxr.ResampleStream(m.sample_rate, rate, 1, dtype="float32", quality="HQ")
     written = 0
     with atomic_path(dst) as tmp, sf.SoundFile(str(tmp), "w", rate, 1, subtype,

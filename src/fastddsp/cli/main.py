@@ -325,11 +325,10 @@ def cmd_live(args: argparse.Namespace) -> int:
         print(f"\rin {state.level_db:6.1f} dBFS |{meter(state.level_db)}| xruns {state.xruns}"
               f"  blocks {state.blocks}", end="", flush=True)
 
-    stream = model.stream(args.block)
+    stream = model.stream(args.block, args.octave, args.pitch_shift, args.loudness)
     print(f"{args.model}: {model.sample_rate} Hz, blocks of {args.block} samples, latency "
           f"{stream.latency_ms:.1f} ms + buffering; Ctrl-C stops")
-    state = run_live(model, args.input, args.output, args.block, args.octave, args.pitch_shift,
-                     args.loudness, seconds=args.seconds, report=report)
+    state = run_live(stream, args.input, args.output, seconds=args.seconds, report=report)
     print(f"\nstopped after {state.blocks} blocks, {state.xruns} xruns")
     return 0
 
@@ -544,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--loudness", type=float, default=0.0, help="dB to add to the loudness")
     s.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
     s.add_argument("--input-file", help="read this audio file instead of a device")
-    s.add_argument("--output-file", help="write here instead of a device (.wav or .flac)")
+    s.add_argument("--output-file", help="write here instead of a device (.wav, .flac, .ogg)")
     s.add_argument("--keep-latency", action="store_true",
                    help="file mode: keep the engine's latency in the output (as heard live)")
     s.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
