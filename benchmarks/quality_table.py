@@ -10,6 +10,7 @@ the same way (multi-scale spectral distance at -20 LUFS, lower is better).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from pathlib import Path
 
@@ -31,9 +32,9 @@ def main() -> None:
     ap.add_argument("--pitch", default="crepe-tiny")
     args = ap.parse_args()
     shared, runs = Path(args.data), Path(args.runs)
-    print("| model | train audio | steps | wall time | s/step (median) | ours: spectral | "
-          "thesis: spectral | ours: loudness L1 dB | ours: f0 L1 st |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | train audio | steps | reverb | trained on | wall time | s/step (median) | "
+          "ours: spectral | thesis: spectral | ours: loudness L1 dB | ours: f0 L1 st |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in bundled_models():
         inst, preset = name.split("-", 1)
         data_dir = runs / "data" / inst
@@ -53,11 +54,14 @@ def main() -> None:
         steps_per = _seconds_per_step(run_dir)
         train = model.stats.get("training", {})
         wall = _wall(run_dir, runs / "models" / f"{name}.fddsp", train)
+        cfg_file = run_dir / "train_config.json"
+        cfg = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
         m = rep.mean()
         sps = statistics.median(steps_per) if steps_per else float("nan")
         ref = np.mean(thesis) if thesis else float("nan")
         print(f"| {name} | {train.get('train_seconds_audio', 0):.0f} s | "
-              f"{train.get('steps', '?')} | {wall} | {sps:.2f} | "
+              f"{train.get('steps', '?')} | {cfg.get('reverb', 'free')} | "
+              f"{cfg.get('accelerator', '?')} | {wall} | {sps:.2f} | "
               f"**{m['spectral_distance']:.2f}** | {ref:.2f} | {m['loudness_l1_db']:.2f} | "
               f"{m['f0_l1_semitones']:.3f} |")
 

@@ -81,8 +81,41 @@ def test_logs_of_a_resumed_run_keep_their_history(data_dir, tmp_path):
     assert min(steps) < 20 <= max(steps) and max(steps) >= 29
 
 
+def test_the_room_trains_and_is_baked_into_the_model_file(data_dir, tmp_path):
+    from fastddsp.dsp.reverb import initial_impulse_response
+    start = initial_impulse_response(16000, 16000)
+    cfg = TrainConfig(preset="tiny", steps=30, batch_size=4, lr=3e-3, val_every=1000)
+    model = fastddsp.load(train(data_dir, tmp_path / "decay", cfg, progress=False).model_path)
+    ir = model.synth.reverb_ir.detach()
+    assert model.synth.room is None
+    # a decaying room, not the free IR's start: the baked IR is noise of other values, and
+    # its last 0.1 s is much quieter than its first
+    assert not torch.allclose(ir, start, atol=1e-3)
+    assert ir[-1600:].pow(2).mean() < 0.1 * ir[1:1601].pow(2).mean()
+    ckpt = torch.load(tmp_path / "decay.run" / "checkpoints" / "last.ckpt",
+                      map_location="cpu", weights_only=False)
+    rt60 = ckpt["state_dict"]["model.synth.room.log_rt60"].exp()
+    assert not torch.allclose(rt60, torch.full_like(rt60, 0.25))  # it learned
+    cfg.reverb = "free"
+    free = fastddsp.load(train(data_dir, tmp_path / "free", cfg, progress=False).model_path)
+    free_ir = free.synth.reverb_ir.detach()
+    assert not torch.allclose(free_ir, start, atol=1e-3)  # every sample learned directly
+    assert (free_ir[8000:] - start[8000:]).abs().max() > 1e-2
+
+
+def test_max_minutes_stops_training_and_writes_the_model(data_dir, tmp_path):
+    cfg = TrainConfig(preset="tiny", steps=1_000_000, batch_size=2, val_every=1_000_000,
+                      max_minutes=0.05)
+    t0 = time.perf_counter()
+    r = train(data_dir, tmp_path / "m", cfg, progress=False)
+    assert time.perf_counter() - t0 < 60
+    assert 0 < r.last_step < 1_000_000
+    assert fastddsp.load(r.model_path).stats["training"]["steps"] == r.last_step
+
+
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": 0}, {"lr": 0.0},
-                                 {"crop_seconds": -1.0}, {"val_every": 0}])
+                                 {"crop_seconds": -1.0}, {"val_every": 0},
+                                 {"reverb": "plate"}, {"max_minutes": 0.0}])
 def test_bad_training_options_are_user_errors(bad):
     with pytest.raises(fastddsp.UserError):
         TrainConfig(**bad)

@@ -12,6 +12,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from .errors import UserError
 from .models.config import preset_config
 from .models.model import Model
 
+ROOM_LR_SCALE = 10.0  # learning-rate factor of the decaying reverb's parameters
+
 
 @dataclass
 class TrainConfig:
@@ -40,6 +43,8 @@ class TrainConfig:
     grad_clip: float = 3.0
     gain_db: float = 6.0
     pitch_shifts: tuple[float, ...] = (-1.0, 0.0, 1.0)
+    reverb: str = "decay"
+    max_minutes: float | None = None
     val_every: int = 250
     checkpoint_every: int = 100
     seed: int = 0
@@ -53,6 +58,9 @@ class TrainConfig:
                   (self.lr > 0, "--lr must be positive"),
                   (self.decay_steps >= 1, "--decay-steps must be at least 1"),
                   (self.crop_seconds >= 0, "--crop-seconds must not be negative"),
+                  (self.reverb in ("decay", "free"), "--reverb must be decay or free"),
+                  (self.max_minutes is None or self.max_minutes > 0,
+                   "--max-minutes must be positive"),
                   (self.val_every >= 1 and self.checkpoint_every >= 1,
                    "--val-every and --checkpoint-every must be at least 1")]
         for ok, message in checks:
@@ -93,7 +101,7 @@ class DDSPTask(L.LightningModule):
             self.log("seconds_per_step", time.perf_counter() - self._t0, on_step=True)
 
     def validation_step(self, batch, batch_idx):
-        gen = torch.Generator().manual_seed(batch_idx)
+        gen = torch.Generator(device=batch["f0_hz"].device).manual_seed(batch_idx)
         pred = self.model(batch["f0_hz"], batch["loudness_db"], gen)
         loss = multiscale_spectral_distance(pred, batch["audio"])
         self.log("val_loss", loss, prog_bar=True, batch_size=pred.shape[0])
@@ -104,7 +112,15 @@ class DDSPTask(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr)
+        # the room's few log-gains and log-decay times learn faster than the network weights:
+        # at the same rate they would need thousands of steps to move from their start
+        room = self.model.synth.room
+        room_ids = {id(p) for p in room.parameters()} if room is not None else set()
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in room_ids]}]
+        if room is not None:
+            groups.append({"params": list(room.parameters()),
+                           "lr": self.cfg.lr * ROOM_LR_SCALE})
+        opt = torch.optim.Adam(groups, lr=self.cfg.lr)
         decay = self.cfg.decay_rate ** (1.0 / self.cfg.decay_steps)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=decay)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
@@ -155,6 +171,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = Model(preset_config(cfg.preset, sr, fr), stats=manifest.get("stats", {}),
                   seed=cfg.seed)
+    if cfg.reverb == "decay":
+        model.synth.use_decaying_reverb()
     crop = max(1, round(cfg.crop_seconds * fr)) if cfg.crop_seconds else None
     train_ds = ExampleDataset(train_clips, sr, fr, settings["example_seconds"],
                               settings["hop_seconds"], crop_frames=crop, gain_db=cfg.gain_db,
@@ -173,7 +191,9 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
                                  every_n_train_steps=cfg.checkpoint_every)
     epoch_steps = len(loaders["train_dataloaders"])
     trainer = L.Trainer(
-        max_steps=cfg.steps, accelerator=cfg.accelerator, devices=cfg.devices,
+        max_steps=cfg.steps,
+        max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
+        accelerator=cfg.accelerator, devices=cfg.devices,
         precision=cfg.precision, gradient_clip_val=cfg.grad_clip,
         callbacks=[checkpoint, recorder], plugins=[AtomicCheckpointIO()],
         # a new logs/version_N per (re)start, so a resumed run keeps its history
@@ -192,6 +212,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     trainer.fit(task, ckpt_path=str(last) if resume else None, **loaders)
     seconds = time.perf_counter() - t0
     model.eval()
+    model.synth.bake_reverb()
     model.stats = {**model.stats, "training": {
         "preset": cfg.preset, "steps": trainer.global_step,
         "train_seconds_audio": manifest.get("stats", {}).get("train_seconds"),

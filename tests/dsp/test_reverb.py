@@ -59,3 +59,49 @@ def test_synth_spectrum_cache_follows_the_impulse_response():
         ref = m(torch.from_numpy(f0).float()[None], torch.from_numpy(ld).float()[None], seed=0)
     assert not np.allclose(before, after)
     assert np.allclose(after, ref.detach()[0].numpy(), atol=1e-6)
+
+
+def test_band_noise_splits_white_noise_into_disjoint_bands():
+    from fastddsp.dsp.reverb import band_noise
+    bands = band_noise(8000, 16000, n_bands=8, low_hz=100.0, seed=3)
+    noise = torch.randn(8000, generator=torch.Generator().manual_seed(3))
+    assert bands.shape == (8, 8000)
+    assert torch.allclose(bands.sum(0), noise, atol=1e-5)
+    spectra = torch.fft.rfft(bands).abs()
+    freqs = torch.fft.rfftfreq(8000, 1 / 16000)
+    peak = freqs[spectra.argmax(-1)]
+    assert peak[0] < 100 and torch.all(peak[1:] > peak[:-1])  # low to high, no overlap
+    assert ((spectra > 1e-3).sum(0) <= 1).all()
+
+
+def test_decaying_noise_ir_has_the_band_decay_times():
+    from fastddsp.dsp.reverb import band_noise, decaying_noise_ir
+    sr = 16000
+    bands = band_noise(sr, sr, n_bands=2, low_hz=2000.0)
+    rt60 = torch.tensor([0.2, 0.8])
+    for b in range(2):  # one band at a time: its energy falls 60 dB per rt60
+        gain = torch.full((2,), -30.0)
+        gain[b] = 0.0
+        ir = decaying_noise_ir(bands, gain, torch.log(rt60), sr)
+        e = [ir[i: i + 800].pow(2).mean() / bands[b, i: i + 800].pow(2).mean()
+             for i in (0, 1600)]
+        drop_db = 10 * torch.log10(e[0] / e[1]).item()
+        assert drop_db == pytest.approx(60 * 0.1 / rt60[b].item(), rel=0.05)
+
+
+def test_a_baked_room_becomes_the_models_impulse_response(tmp_path):
+    import fastddsp
+    model = fastddsp.Model.from_preset("tiny")
+    model.synth.use_decaying_reverb()
+    assert not model.synth.reverb_ir.requires_grad
+    with torch.no_grad():
+        model.synth.room.log_rt60.fill_(np.log(0.5))
+        expected = model.synth.room().clone()
+    f0, ld = torch.full((1, 100), 220.0), torch.full((1, 100), -20.0)
+    before = model(f0, ld, seed=1)
+    model.synth.bake_reverb()
+    assert model.synth.room is None and model.synth.reverb_ir.requires_grad
+    assert torch.equal(model.synth.reverb_ir.detach(), expected)
+    assert torch.allclose(model(f0, ld, seed=1), before, atol=1e-6)
+    loaded = fastddsp.load(model.save(tmp_path / "m.fddsp"))
+    assert torch.equal(loaded.synth.reverb_ir.detach(), expected)

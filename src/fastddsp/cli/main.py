@@ -111,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(preset=args.preset, steps=args.steps, batch_size=args.batch_size,
                       crop_seconds=args.crop_seconds, lr=args.lr, decay_steps=args.decay_steps,
                       pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
-                      val_every=args.val_every,
+                      reverb=args.reverb, max_minutes=args.max_minutes, val_every=args.val_every,
                       checkpoint_every=args.checkpoint_every, seed=args.seed,
                       accelerator=args.accelerator,
                       devices=int(args.devices) if args.devices.isdigit() else args.devices,
@@ -456,6 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate x0.98 every this many steps (default 10000, as DDSP)")
     s.add_argument("--pitch-shifts", default="-1,0,1",
                    help="semitone shifts of the training audio, comma-separated (default -1,0,1)")
+    s.add_argument("--reverb", choices=["decay", "free"], default="decay",
+                   help="room model while training: per-band decaying noise (default) or a "
+                        "free impulse response, as DDSP")
+    s.add_argument("--max-minutes", type=float,
+                   help="stop after this much training time (counted across resumes) and "
+                        "write the model as it is")
     s.add_argument("--val-every", type=int, default=250, help="steps between validations")
     s.add_argument("--checkpoint-every", type=int, default=100)
     s.add_argument("--run-dir", help="checkpoints and logs (default: OUTPUT with .run)")

@@ -50,3 +50,28 @@ def initial_impulse_response(n_samples: int, sample_rate: float, decay_s: float 
     envelope = torch.exp(-t * (3.0 * math.log(10.0) / decay_s))
     return gain * torch.randn(n_samples, generator=gen) * envelope
 
+
+
+def band_noise(n_samples: int, sample_rate: float, n_bands: int = 16, low_hz: float = 100.0,
+               seed: int = 0) -> torch.Tensor:
+    """Fixed white noise split into ``n_bands`` bands ``[n_bands, n_samples]`` (edges 0, then
+    log-spaced from ``low_hz`` to Nyquist) by FFT masks, so that the bands sum to the noise."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n_samples, generator=gen)
+    spectrum = torch.fft.rfft(noise)
+    freqs = torch.fft.rfftfreq(n_samples, 1.0 / sample_rate)
+    edges = torch.cat([torch.zeros(1), torch.logspace(math.log10(low_hz),
+                                                      math.log10(sample_rate / 2), n_bands)])
+    band = torch.bucketize(freqs, edges[1:-1], right=True)  # 0 .. n_bands - 1
+    masks = band[None, :] == torch.arange(n_bands)[:, None]
+    return torch.fft.irfft(spectrum[None] * masks, n_samples)
+
+
+def decaying_noise_ir(bands: torch.Tensor, log_gain: torch.Tensor, log_rt60: torch.Tensor,
+                      sample_rate: float) -> torch.Tensor:
+    """A room as exponentially decaying noise per frequency band: ``sum_b gain_b *
+    10^(-3 t / rt60_b) * bands_b(t)`` (``bands`` from ``band_noise``). Two numbers per band
+    cannot learn a tail that never decays, as a free IR trained on little audio does."""
+    t = torch.arange(bands.shape[-1], device=bands.device, dtype=bands.dtype) / sample_rate
+    envelope = torch.exp(-t[None, :] * (3.0 * math.log(10.0)) / torch.exp(log_rt60)[:, None])
+    return (torch.exp(log_gain)[:, None] * envelope * bands).sum(0)

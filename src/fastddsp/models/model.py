@@ -83,7 +83,7 @@ class Model(nn.Module):
         None for the CNNs), so a sequence can be decoded piece by piece. At inference the
         GRU decoder runs in ONNX Runtime (same outputs within 1e-5, ~1.7x faster)."""
         x = decoder_inputs(f0_hz, loudness_db)
-        if (self.config.decoder == "gru" and not self.training
+        if (self.config.decoder == "gru" and not self.training and x.device.type == "cpu"
                 and not torch.is_grad_enabled() and not self.is_quantized):
             return self._runtime_decoder()(x, state)
         return self.decoder(x, state)
