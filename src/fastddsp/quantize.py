@@ -21,7 +21,7 @@ from .dsp.core import decoder_inputs
 from .errors import UserError
 from .export import export_onnx
 from .models.model import Model
-from .models.onnx_decoder import OnnxDecoder
+from .models.onnx_decoder import OnnxDecoder, RawDecoder
 
 
 def _calibration(data_dir: str | Path, max_clips: int = 64) -> list[np.ndarray]:
@@ -56,20 +56,11 @@ def quantize_model(model: Model, data_dir: str | Path) -> Model:
         def get_next(self):
             return next(self.items, None)
 
-    decoder = model.decoder.eval()
-
-    class Graph(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.decoder = decoder
-
-        def forward(self, x):
-            return self.decoder(x)[0]
-
+    graph = RawDecoder(model.decoder).eval()  # eval: the exporter restores the mode after
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         f32, pre, q8 = (Path(tmp) / n for n in ("f32.onnx", "pre.onnx", "int8.onnx"))
-        export_onnx(Graph(), (torch.from_numpy(batches[0]),), f32, ["x"])
+        export_onnx(graph, (torch.from_numpy(batches[0]),), f32, ["x"])
         quant_pre_process(str(f32), str(pre))
         import onnx
         nodes = onnx.load(str(pre)).graph.node

@@ -24,7 +24,8 @@ def test_first_ir_sample_does_not_touch_the_dry_path():
     ir[0] = 123.0
     ir[10] = 0.5
     y = reverb(x, ir)
-    assert y[0, 0].item() == 1.0 and y[0, 10].item() == 0.5
+    assert y[0, 0].item() == pytest.approx(1.0, abs=1e-6)
+    assert y[0, 10].item() == pytest.approx(0.5, abs=1e-6)
 
 
 def test_initial_ir_decays():
@@ -34,17 +35,36 @@ def test_initial_ir_decays():
     assert 10 * torch.log10(early / late).item() > 40
 
 
-@pytest.mark.parametrize(("n", "ir_len"), [(3000, 700), (3000, 376)])  # 3375 = 15^3 is odd
-def test_precomputed_spectrum_gives_the_same_reverb(n, ir_len):
-    from fastddsp.dsp.reverb import reverb_fft_size, reverb_spectrum
+@pytest.mark.parametrize(("n", "ir_len"), [(3000, 700), (3000, 376), (300, 700), (100, 40),
+                                           (64000, 16000), (5000, 1)])
+def test_reverb_in_blocks_equals_direct_convolution(n, ir_len):
+    """One transform or overlap-save blocks (2048 points for a 700-sample IR, so 3000 samples
+    take 3 blocks; 3375 = 15^3 would be an odd whole-signal size): the same convolution."""
+    from fastddsp.dsp.reverb import block_fft_size, reverb_fft_size, reverb_spectrum
     size = reverb_fft_size(n, ir_len)
-    assert size % 2 == 0 and size >= n + ir_len - 1
-    x = torch.randn(1, n, dtype=torch.float64)
-    ir = torch.randn(ir_len, dtype=torch.float64) * 0.1
-    spec = reverb_spectrum(ir, size)
-    assert torch.allclose(reverb(x, ir, spectrum=spec), reverb(x, ir), atol=1e-12)
-    full = reverb(x, ir, keep_tail=True, spectrum=spec)
-    assert torch.allclose(full, reverb(x, ir, keep_tail=True), atol=1e-12)
+    assert size % 2 == 0 and (size >= n + ir_len - 1 or size == block_fft_size(ir_len))
+    gen = torch.Generator().manual_seed(n + ir_len)
+    x = torch.randn(2, n, dtype=torch.float64, generator=gen)
+    ir = torch.randn(2, ir_len, dtype=torch.float64, generator=gen) * 0.1
+    wet = ir.numpy().copy()
+    wet[:, 0] = 0.0
+    ref = np.stack([np.convolve(x[i].numpy(), wet[i]) for i in range(2)])
+    ref[:, :n] += x.numpy()
+    for spec in (None, reverb_spectrum(ir, size)):
+        assert np.allclose(reverb(x, ir, spectrum=spec).numpy(), ref[:, :n], atol=1e-9)
+        assert np.allclose(reverb(x, ir, keep_tail=True, spectrum=spec).numpy(), ref,
+                           atol=1e-9)
+    one = reverb(x[:1].float(), ir[0].float())  # a single IR for the batch, in float32
+    assert np.allclose(one.numpy(), x[0].numpy() + np.convolve(x[0].numpy(), np.r_[0.0, ir[
+        0, 1:].numpy()])[:n], atol=1e-4)
+
+
+def test_block_fft_size_is_the_power_of_two_at_least_twice_the_ir():
+    from fastddsp.dsp.reverb import block_fft_size, reverb_fft_size
+    assert block_fft_size(16000) == 32768 and block_fft_size(16384) == 32768
+    assert block_fft_size(16385) == 65536
+    assert reverb_fft_size(64000, 16000) == 32768  # 4 s: blocks
+    assert reverb_fft_size(8000, 16000) == 24000   # 0.5 s: one transform of 23,999 samples
 
 
 def test_synth_spectrum_cache_follows_the_impulse_response():

@@ -2,11 +2,13 @@
 
 Speed design: the phase of harmonic k is k times the fundamental's phase (one cumulative sum
 in float64), so ``sin(k * phase)`` for all k comes from the Chebyshev recurrence
-``s_k = 2 cos(phase) s_(k-1) - s_(k-2)``: two multiply-adds per harmonic and sample instead of a
-sine (max error 3e-5, i.e. -90 dB, for 60 harmonics in float32). Amplitudes are linear between
-frames, so each frame segment of ``hop`` samples is ``(1 - w) * c[f] @ S + w * c[f + 1] @ S``:
-the sum over harmonics is one batched matmul. Only harmonics that are audible somewhere in the
-signal are computed.
+``s_k = 2 cos(phase) s_(k-1) - s_(k-2)`` instead of a sine per harmonic and sample (max error
+3e-5, i.e. -90 dB, for 60 harmonics in float32). With the signs ``+, +, -, -, +, +, ...``
+folded into the sines it becomes ``v_k = (+/-) 2 cos(phase) v_(k-1) + v_(k-2)``: one fused
+multiply-add (``addcmul``) per harmonic and sample; the signs go into the amplitudes.
+Amplitudes are linear between frames, so each frame segment of ``hop`` samples is
+``(1 - w) * c[f] @ S + w * c[f + 1] @ S``: the sum over harmonics is one batched matmul. Only
+harmonics that are audible somewhere in the signal are computed.
 """
 
 from __future__ import annotations
@@ -30,17 +32,33 @@ def audible_mask(f0_hz: torch.Tensor, n_harmonics: int, sample_rate: float) -> t
     return (freqs < sample_rate / 2.0) & (f0_hz.unsqueeze(-1) > 0)
 
 
-def harmonic_sines(phase: torch.Tensor, n_harmonics: int) -> torch.Tensor:
-    """``sin(k * phase)`` for k = 1..n as ``[n, *phase.shape]``, by the Chebyshev recurrence."""
+def harmonic_signs(n_harmonics: int, dtype: torch.dtype = torch.float32,
+                   device: torch.device | None = None) -> torch.Tensor:
+    """``+1, +1, -1, -1, +1, +1, ...``: the signs ``signed_harmonic_sines`` carries."""
+    k = torch.arange(n_harmonics, device=device)
+    return 1.0 - 2.0 * torch.remainder(torch.div(k, 2, rounding_mode="floor"), 2).to(dtype)
+
+
+def signed_harmonic_sines(phase: torch.Tensor, n_harmonics: int) -> torch.Tensor:
+    """``harmonic_signs[k] * sin((k + 1) * phase)`` as ``[n, *phase.shape]``, by the
+    sign-folded Chebyshev recurrence (one ``addcmul`` per harmonic)."""
     out = torch.empty([n_harmonics] + list(phase.shape), dtype=phase.dtype, device=phase.device)
     torch.sin(phase, out=out[0])
     if n_harmonics > 1:
         two_cos = 2.0 * torch.cos(phase)
+        minus_two_cos = -two_cos
         torch.mul(out[0], two_cos, out=out[1])
-        for i in range(2, n_harmonics):
-            torch.mul(out[i - 1], two_cos, out=out[i])
-            out[i].sub_(out[i - 2])
+        for i in range(2, n_harmonics):  # the sign flips from harmonic i-1 to i when i is even
+            torch.addcmul(out[i - 2], out[i - 1], two_cos if i % 2 == 1 else minus_two_cos,
+                          out=out[i])
     return out
+
+
+def harmonic_sines(phase: torch.Tensor, n_harmonics: int) -> torch.Tensor:
+    """``sin(k * phase)`` for k = 1..n as ``[n, *phase.shape]``, by the Chebyshev recurrence."""
+    signs = harmonic_signs(n_harmonics, phase.dtype, phase.device)
+    return signed_harmonic_sines(phase, n_harmonics) * signs.view(
+        [n_harmonics] + [1] * phase.dim())
 
 
 def harmonic_amplitudes(
@@ -126,7 +144,7 @@ def harmonic_synth(
     amps = amplitudes[..., :n_used]
 
     with torch.no_grad():
-        sines = harmonic_sines(phase, n_used)  # [K, B, N]
+        sines = signed_harmonic_sines(phase, n_used)  # [K, B, N], signs folded in
         # Per-sample Nyquist guard, only where some frame segment reaches the limit.
         f0_hi = torch.maximum(f0_hz, hold_last(f0_hz) if right_f0 is None else
                               torch.cat([f0_hz[:, 1:], right_f0], 1))
@@ -138,7 +156,8 @@ def harmonic_synth(
 
     right = hold_last(amps) if right_amplitudes is None else torch.cat(
         [amps[:, 1:], right_amplitudes[..., :n_used]], 1)
-    coef = torch.stack([amps, right], dim=-2).reshape(batch * n_frames, 2, n_used)
+    signs = harmonic_signs(n_used, amps.dtype, amps.device)
+    coef = (torch.stack([amps, right], dim=-2) * signs).reshape(batch * n_frames, 2, n_used)
     seg = torch.bmm(coef, sines.view(n_used, batch * n_frames, hop).transpose(0, 1))
     w = interp_weights(hop, seg.dtype, seg.device)
     audio = seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w
