@@ -88,6 +88,7 @@ def bench_runtimes(model: Model, seconds: float = 4.0, runs: int = 20) -> list[T
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as Model's
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     feeds = {"f0_hz": f0.numpy(), "loudness_db": ld.numpy()}
     timings.append(Timing("decoder onnxruntime fp32", audio_s,

@@ -32,6 +32,9 @@ class OnnxDecoder(nn.Module):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         opts.inter_op_num_threads = 1
+        # no spin-waiting after a run: ONNX Runtime's idle worker threads would otherwise take
+        # the cores from the PyTorch synthesis that follows (2 threads: 2x slower end to end)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(onnx_bytes, opts,
                                             providers=["CPUExecutionProvider"])
         inputs = self.session.get_inputs()
