@@ -57,7 +57,8 @@ def test_bench_quick_prints_and_writes_figures(tmp_path, capsys):
     assert "decoder onnxruntime fp32" in printed and "features fast" in printed
     rows = json.loads(out.read_text())
     names = {r["name"] for r in rows}
-    assert {"decoder", "end-to-end", "decoder torchscript", "decoder onnxruntime fp32",
+    assert {"decoder", "end-to-end", "decoder pytorch eager", "decoder torchscript",
+            "decoder onnxruntime fp32",
             "features fast", "features crepe-tiny"} <= names
     timings = [r for r in rows if r["name"] != "peak memory"]
     assert all(r["realtime_factor"] > 0 for r in timings)

@@ -70,6 +70,9 @@ def test_refuses_to_clobber_a_run_without_resume(data_dir, tmp_path):
         train(data_dir, tmp_path / "m", cfg, progress=False)
     with pytest.raises(fastddsp.UserError, match="no checkpoint"):
         train(data_dir, tmp_path / "other", cfg, resume=True, progress=False)
+    cfg.reverb = "free"  # another network than the checkpoint's: a clear error, not a crash
+    with pytest.raises(fastddsp.UserError, match="--reverb decay"):
+        train(data_dir, tmp_path / "m", cfg, resume=True, progress=False)
 
 
 def test_logs_of_a_resumed_run_keep_their_history(data_dir, tmp_path):

@@ -162,6 +162,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     if not resume and last.is_file():
         raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or "
                         f"choose another --run-dir")
+    if resume:
+        _check_resumable(run_dir, cfg)
     train_clips, manifest = load_clips(data_dir, "train")
     val_clips, _ = load_clips(data_dir, "val")
     settings = manifest["settings"]
@@ -224,6 +226,19 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     return TrainResult(output, run_dir, first, trainer.global_step, seconds,
                        seconds / done if done else math.nan,
                        float(val) if val is not None else None)
+
+
+def _check_resumable(run_dir: Path, cfg: TrainConfig) -> None:
+    """A resumed run must build the same network as its checkpoint: same preset and room."""
+    started = run_dir / "train_config.json"
+    if not started.is_file():
+        return
+    before = json.loads(started.read_text())
+    before.setdefault("reverb", "free")  # runs from before --reverb had a free IR
+    for key in ("preset", "reverb"):
+        if before.get(key) != getattr(cfg, key):
+            raise UserError(f"{run_dir} was started with --{key} {before.get(key)}; resume it "
+                            f"with the same --{key}")
 
 
 def read_losses(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:

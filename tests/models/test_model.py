@@ -66,3 +66,33 @@ def test_gru_decoder_runs_in_onnxruntime_at_inference_only():
             p.mul_(0.5)
         halved = model.decode(f0, ld)
         torch.testing.assert_close(halved, model.decoder(x)[0], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cnn"])
+def test_cnn_decoders_run_in_onnxruntime_at_inference(preset):
+    import torch
+
+    from fastddsp.dsp import decoder_inputs
+    from fastddsp.models import Model
+    from fastddsp.models.onnx_decoder import OnnxDecoder
+
+    model = Model.from_preset(preset, seed=5)
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so eval mode matters
+        for name, buf in model.decoder.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_(0.0, 0.5)
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 2.0)
+    f0 = 200 + 300 * torch.rand(2, 300)
+    ld = -60 + 50 * torch.rand(2, 300)
+    with torch.no_grad():
+        want = model.decoder(decoder_inputs(f0, ld))[0]
+        got = model.decode(f0, ld)
+    assert isinstance(model._runtime_decoder(), OnnxDecoder)
+    assert not model.decoder.training  # the export left the PyTorch decoder in eval mode
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+    assert model._runtime_decoder() is model._runtime_decoder()  # cached while unchanged
+    with torch.no_grad():
+        next(model.decoder.parameters()).mul_(0.5)
+        torch.testing.assert_close(model.decode(f0, ld), model.decoder(decoder_inputs(f0, ld))[0],
+                                   atol=1e-4, rtol=0)
