@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import fastddsp
 from fastddsp.cli.main import run
 from fastddsp.demo import demo_voice, run_demo
 from fastddsp.score import parse_note, read_midi, read_text_score
@@ -79,3 +80,26 @@ def test_demo_page_has_every_model_and_clip(tmp_path, monkeypatch):
     for name in ("melody.pure-a.wav", "voice.pure-b.wav", "voice.input.wav"):
         assert name in page and (tmp_path / "d" / name).is_file()
     assert page.count("<svg") == 4 and "untrained" not in page
+
+
+def test_scores_play_at_the_models_training_loudness():
+    from fastddsp.render import render_notes, score_loudness
+    from fastddsp.score import Note, notes_to_features
+
+    model = fastddsp.load("violin-tiny")
+    q = model.stats["loudness_db"]["quantiles"]
+    notes = [Note(76, 0.5, 1.0, velocity=1.0), Note(74, 1.5, 1.0, velocity=0.5)]
+    feats = notes_to_features(notes, model.frame_rate)
+    placed = score_loudness(feats.loudness_db, model)
+    full, half = placed[225], placed[475]  # inside each note, after its attack
+    assert full == pytest.approx(np.interp(0.9, np.linspace(0, 1, len(q)), q), abs=0.01)
+    assert full - half == pytest.approx(20 * np.log10(2), abs=0.01)  # velocity ratio kept
+    closed = model.silence_gate_db[0]
+    assert placed[0] == pytest.approx(closed) and placed[-1] == pytest.approx(closed)
+    untrained = fastddsp.Model.from_preset("tiny")
+    assert np.array_equal(score_loudness(feats.loudness_db, untrained), feats.loudness_db)
+    audio = render_notes(notes, model)
+    sr = model.sample_rate
+    sustain = audio[int(0.6 * sr): int(1.4 * sr)]
+    assert 20 * np.log10(np.sqrt(np.mean(sustain ** 2))) > -30  # playing level, not a whisper
+    assert np.abs(audio[: int(0.5 * sr)]).max() < 1e-6  # the rest before the first note
