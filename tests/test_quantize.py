@@ -37,12 +37,14 @@ def test_quantize_pipeline_round_trip_and_export(name, data_dir, tmp_path):
     b = q2.synthesize(MELODY.f0_hz, MELODY.loudness_db)
     assert np.array_equal(b, q.synthesize(MELODY.f0_hz, MELODY.loudness_db))
     assert not np.array_equal(b, f.synthesize(MELODY.f0_hz, MELODY.loudness_db))
-    # the int8 graph exports as it is stored and runs in ONNX Runtime on scaled inputs
+    # the int8 graph exports as it is stored and runs in ONNX Runtime on scaled inputs (of
+    # loudness floored at the silence gate's open level, as Model.decode does)
     onnx_path = export_decoder(q2, tmp_path / "q.onnx", "onnx")
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     f0 = torch.from_numpy(MELODY.f0_hz[None])
     ld = torch.from_numpy(MELODY.loudness_db[None])
-    x = torch.stack([fastddsp.dsp.scale_f0(f0), fastddsp.dsp.scale_loudness(ld)], -1)
+    floored = ld.clamp(min=q2.silence_gate_db[1])
+    x = torch.stack([fastddsp.dsp.scale_f0(f0), fastddsp.dsp.scale_loudness(floored)], -1)
     out = sess.run(None, {"x": x.numpy()})[0]
     assert np.allclose(out, q2.decode(f0, ld).numpy(), atol=1e-6)
 

@@ -103,3 +103,5 @@ def test_scores_play_at_the_models_training_loudness():
     sustain = audio[int(0.6 * sr): int(1.4 * sr)]
     assert 20 * np.log10(np.sqrt(np.mean(sustain ** 2))) > -30  # playing level, not a whisper
     assert np.abs(audio[: int(0.5 * sr)]).max() < 1e-6  # the rest before the first note
+    onset = audio[int(0.5 * sr): int(0.53 * sr)]
+    assert np.abs(onset).max() < np.abs(sustain).max()  # no burst at the onset (was 2.2x)

@@ -152,7 +152,8 @@ class ChainStep(nn.Module):
         dec_state, rest = list(state[:n_dec]), state[n_dec:]
         prev_f0, prev_h, phase, noise_tail, rev_hist, rev_prev = rest
         n = f0_hz.shape[1]
-        x = decoder_inputs(f0_hz, loudness_db)
+        # the decoder sees loudness floored at the gate's open level, as Model.decode_step
+        x = decoder_inputs(f0_hz, loudness_db.clamp(min=self.gate[1]))
         raw, new_dec = self._decode(x, dec_state[: n_dec - (2 if self.look else 0)], start)
         if self.look:  # the decoder's output is `look` frames behind: so are f0 and loudness
             f0_wait = torch.cat([dec_state[-2], f0_hz], 1)

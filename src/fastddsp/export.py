@@ -2,11 +2,13 @@
 
 The exported graph takes ``f0_hz`` and ``loudness_db`` ``[batch, frames]`` (any batch and
 length) and returns the raw controls ``[batch, frames, 1 + harmonics + noise bands]``: the
-input scaling and the decoder, frozen. ``DecoderGraph`` is the PyTorch module it must
-match (tested: ONNX Runtime and TorchScript within 1e-4). An int8 model's decoder is
-written as its stored quantized graph, whose input is the scaled ``x`` ``[batch, frames, 2]``
-(``midi(f0)/127``, ``loudness_db/80 + 1``). The decoder together with the DSP chain is
-``chain_graph.export_chain``; the streaming engine for nn~ is ``nn_tilde.export_nn_tilde``.
+input scaling (loudness floored at the model's silence-gate open level, as at inference) and
+the decoder, frozen. ``DecoderGraph`` is the PyTorch module it must match (tested: ONNX
+Runtime and TorchScript within 1e-4). An int8 model's decoder is written as its stored
+quantized graph, whose input is the scaled ``x`` ``[batch, frames, 2]`` (``midi(f0)/127``,
+``loudness_db/80 + 1``, the loudness floored the same way first). The decoder together with
+the DSP chain is ``chain_graph.export_chain``; the streaming engine for nn~ is
+``nn_tilde.export_nn_tilde``.
 """
 
 from __future__ import annotations
@@ -28,14 +30,17 @@ FORMATS = ("onnx", "torchscript")
 
 
 class DecoderGraph(nn.Module):
-    """Scaling + decoder: pitch and loudness -> raw controls."""
+    """Scaling + decoder: pitch and loudness -> raw controls, as ``Model.decode`` at inference
+    (loudness floored at the silence gate's open level first)."""
 
     def __init__(self, model: Model):
         super().__init__()
         self.model = model.eval()
+        self.floor_db = float(model.silence_gate_db[1])
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
-        return self.model.decoder(decoder_inputs(f0_hz, loudness_db))[0]
+        x = decoder_inputs(f0_hz, loudness_db.clamp(min=self.floor_db))
+        return self.model.decoder(x)[0]
 
 
 def _example(model: Model, frames: int = 250) -> tuple[torch.Tensor, torch.Tensor]:

@@ -183,7 +183,8 @@ class StreamEngine(nn.Module):
 
     def _frames(self, f0: torch.Tensor, loudness: torch.Tensor) -> None:
         """New frames of (adjusted) pitch and loudness -> decoder -> synthesis."""
-        x = decoder_inputs(f0, loudness)
+        # the decoder sees loudness floored at the gate's open level, as Model.decode_step
+        x = decoder_inputs(f0, loudness.clamp(min=self.gate_open))
         raw = self.decoder.step(x)
         self.f0_queue = torch.cat([self.f0_queue, f0], 1)
         self.ld_queue = torch.cat([self.ld_queue, loudness], 1)

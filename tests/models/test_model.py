@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import fastddsp
 from fastddsp import Model, UserError
 from tests.conftest import peak_hz
 
@@ -96,3 +97,20 @@ def test_cnn_decoders_run_in_onnxruntime_at_inference(preset):
         next(model.decoder.parameters()).mul_(0.5)
         torch.testing.assert_close(model.decode(f0, ld), model.decoder(decoder_inputs(f0, ld))[0],
                                    atol=1e-4, rtol=0)
+
+
+def test_the_decoder_sees_loudness_floored_at_the_training_range_at_inference():
+    import torch
+
+    model = fastddsp.load("violin-tiny")
+    floor = model.silence_gate_db[1]  # the training set's quietest loudness
+    f0 = torch.full((1, 200), 440.0)
+    quiet = torch.full((1, 200), -80.0)
+    with torch.no_grad():
+        assert torch.equal(model.decode(f0, quiet), model.decode(f0, torch.full_like(quiet, floor)))
+        louder = model.decode(f0, torch.full_like(quiet, floor + 10))
+        assert not torch.allclose(louder, model.decode(f0, quiet))
+        raw = model.decoder(fastddsp.dsp.decoder_inputs(f0, quiet))[0]  # unfloored
+        assert not torch.allclose(raw, model.decode(f0, quiet), atol=1e-3)
+    silent = model.synthesize(f0[0].numpy(), quiet[0].numpy())
+    assert np.abs(silent).max() == 0.0  # and the silence gate keeps silence silent

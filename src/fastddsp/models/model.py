@@ -82,7 +82,13 @@ class Model(nn.Module):
         """``decode`` that also takes and returns the decoder's recurrent state (the GRU's;
         None for the CNNs), so a sequence can be decoded piece by piece. At inference (eval
         mode, no gradients, CPU) a float decoder runs in ONNX Runtime (same outputs within
-        1e-5; GRU ~1.7x, cnn ~1.5x, tiny ~4x faster on one thread)."""
+        1e-5; GRU ~1.7x, cnn ~1.5x, tiny ~4x faster on one thread). At inference the
+        loudness the decoder sees is floored at the training set's quietest loudness (the
+        silence gate's open level): below it the gate fades the output, and the decoder is
+        never driven tens of dB under anything it learned (which made the tiny models burst
+        at onsets from silence). Training sees the data as it is."""
+        if not self.training:
+            loudness_db = loudness_db.clamp(min=self.silence_gate_db[1])
         x = decoder_inputs(f0_hz, loudness_db)
         if (not self.training and x.device.type == "cpu" and not torch.is_grad_enabled()
                 and not self.is_quantized):
