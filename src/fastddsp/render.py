@@ -30,17 +30,14 @@ FULL_VELOCITY_QUANTILE = 0.9  # of the training set's loudness: where velocity 1
 def score_loudness(loudness_db: np.ndarray, model: Model) -> np.ndarray:
     """A score's loudness (velocity 1.0 at -20 dB, silence at -80 dB) placed in the model's
     training range: full velocity at the training set's 90th loudness percentile, softer notes
-    as many dB below it as before, and silence at the level where the model's silence gate
-    closes (silent output all the same, but the decoder is not driven tens of dB below
-    anything it was trained on: violin-tiny's burst at an onset from silence halves). Without
-    training statistics (an untrained preset) the score's loudness is kept."""
+    as many dB below it as before, silence left at -80 dB. Without training statistics (an
+    untrained preset) the score's loudness is kept."""
     q = (model.stats.get("loudness_db") or {}).get("quantiles")
     if not q:
         return loudness_db
     top = float(np.interp(FULL_VELOCITY_QUANTILE, np.linspace(0.0, 1.0, len(q)), q))
-    closed = model.silence_gate_db[0]
-    return np.maximum(np.where(loudness_db > -80.0, loudness_db + (top + 20.0), closed),
-                      closed).astype(np.float32)
+    shifted = np.where(loudness_db > -80.0, loudness_db + (top + 20.0), -80.0)
+    return np.maximum(shifted, -80.0).astype(np.float32)
 
 
 def render_notes(notes: list[Note], model: Model, seed: int = 0) -> np.ndarray:
