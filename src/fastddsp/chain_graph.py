@@ -26,11 +26,9 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
-from .dsp.core import decoder_inputs, silence_gate
-from .dsp.harmonic import harmonic_amplitudes
-from .dsp.noise import noise_magnitudes
+from .dsp.core import decoder_inputs
 from .dsp.stream_synth import initial_synth_state, reverb_partitions, synth_step
-from .dsp.synth import split_raw
+from .dsp.synth import gated_controls
 from .errors import UserError
 from .models.decoders import CNNDecoder, GRUDecoder
 from .models.model import Model
@@ -152,8 +150,7 @@ class ChainStep(nn.Module):
         dec_state, rest = list(state[:n_dec]), state[n_dec:]
         prev_f0, prev_h, phase, noise_tail, rev_hist, rev_prev = rest
         n = f0_hz.shape[1]
-        # the decoder sees loudness floored at the gate's open level, as Model.decode_step
-        x = decoder_inputs(f0_hz, loudness_db.clamp(min=self.gate[1]))
+        x = decoder_inputs(f0_hz, loudness_db, self.gate[1])  # floored, as Model.decode_step
         raw, new_dec = self._decode(x, dec_state[: n_dec - (2 if self.look else 0)], start)
         if self.look:  # the decoder's output is `look` frames behind: so are f0 and loudness
             f0_wait = torch.cat([dec_state[-2], f0_hz], 1)
@@ -161,10 +158,8 @@ class ChainStep(nn.Module):
             f0_hz, loudness_db = f0_wait[:, :n], ld_wait[:, :n]
             new_dec = [*new_dec, f0_wait[:, n:], ld_wait[:, n:]]
             start = start - self.look
-        amp, dist, noise_raw = split_raw(raw, self.k)
-        gate = silence_gate(loudness_db, self.gate[0], self.gate[1]).unsqueeze(-1)
-        harm = harmonic_amplitudes(amp, dist, f0_hz, self.sr) * gate
-        mags = noise_magnitudes(noise_raw) * gate
+        harm, mags = gated_controls(raw, f0_hz, loudness_db, self.k, self.sr, self.gate[0],
+                                    self.gate[1])
         out, *synth_state = synth_step(f0_hz, harm, mags, start, prev_f0, prev_h, phase,
                                        noise_tail, rev_hist, rev_prev, self.reverb_weight,
                                        self.hop, self.sr, self.seed, trim=False)

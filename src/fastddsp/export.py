@@ -39,8 +39,7 @@ class DecoderGraph(nn.Module):
         self.floor_db = float(model.silence_gate_db[1])
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
-        x = decoder_inputs(f0_hz, loudness_db.clamp(min=self.floor_db))
-        return self.model.decoder(x)[0]
+        return self.model.decoder(decoder_inputs(f0_hz, loudness_db, self.floor_db))[0]
 
 
 def _example(model: Model, frames: int = 250) -> tuple[torch.Tensor, torch.Tensor]:

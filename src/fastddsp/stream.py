@@ -37,11 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dsp.core import decoder_inputs, silence_gate
-from .dsp.harmonic import harmonic_amplitudes
-from .dsp.noise import noise_magnitudes
+from .dsp.core import decoder_inputs
 from .dsp.stream_synth import initial_synth_state, reverb_partitions, synth_step
-from .dsp.synth import split_raw
+from .dsp.synth import gated_controls
 from .errors import UserError
 from .features.loudness import frames_loudness, loudness_at, loudness_weights
 from .features.pitch import PITCH_RATE, clean_f0
@@ -183,8 +181,7 @@ class StreamEngine(nn.Module):
 
     def _frames(self, f0: torch.Tensor, loudness: torch.Tensor) -> None:
         """New frames of (adjusted) pitch and loudness -> decoder -> synthesis."""
-        # the decoder sees loudness floored at the gate's open level, as Model.decode_step
-        x = decoder_inputs(f0, loudness.clamp(min=self.gate_open))
+        x = decoder_inputs(f0, loudness, self.gate_open)  # floored, as Model.decode_step
         raw = self.decoder.step(x)
         self.f0_queue = torch.cat([self.f0_queue, f0], 1)
         self.ld_queue = torch.cat([self.ld_queue, loudness], 1)
@@ -192,13 +189,11 @@ class StreamEngine(nn.Module):
         if m == 0:
             return
         f0 = self.f0_queue[:, :m]
-        gate = silence_gate(self.ld_queue[:, :m], self.gate_closed, self.gate_open)
+        harmonics, noise_mags = gated_controls(
+            raw, f0, self.ld_queue[:, :m], self.n_harmonics, float(self.sample_rate),
+            self.gate_closed, self.gate_open)
         self.f0_queue = self.f0_queue[:, m:]
         self.ld_queue = self.ld_queue[:, m:]
-        amp, dist, noise_raw = split_raw(raw, self.n_harmonics)
-        harmonics = harmonic_amplitudes(amp, dist, f0, float(self.sample_rate))
-        harmonics = harmonics * gate.unsqueeze(-1)
-        noise_mags = noise_magnitudes(noise_raw) * gate.unsqueeze(-1)
         start = torch.tensor([self.decoded], dtype=torch.int64)
         self.decoded += m
         out, self.prev_f0, self.prev_harmonics, self.phase, self.noise_tail, \

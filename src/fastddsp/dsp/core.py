@@ -34,9 +34,13 @@ def scale_loudness(loudness_db: torch.Tensor, floor_db: float = -80.0) -> torch.
     return torch.clamp(loudness_db, min=floor_db) / -floor_db + 1.0
 
 
-def decoder_inputs(f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
-    """``[..., F]`` pitch and loudness -> the decoders' input ``[..., F, 2]``."""
-    return torch.stack([scale_f0(f0_hz), scale_loudness(loudness_db)], dim=-1)
+def decoder_inputs(f0_hz: torch.Tensor, loudness_db: torch.Tensor,
+                   min_loudness_db: float = -80.0) -> torch.Tensor:
+    """``[..., F]`` pitch and loudness -> the decoders' input ``[..., F, 2]``. At inference
+    ``min_loudness_db`` is the model's quietest training loudness (the silence gate's open
+    level): the decoder is never driven below the range it learned."""
+    return torch.stack([scale_f0(f0_hz), scale_loudness(loudness_db.clamp(min=min_loudness_db))],
+                       dim=-1)
 
 
 def silence_gate(loudness_db: torch.Tensor, closed_db: float, open_db: float) -> torch.Tensor:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .core import silence_gate
 from .harmonic import harmonic_amplitudes, harmonic_synth
 from .noise import filtered_noise, indexed_noise, noise_magnitudes, white_noise
 from .reverb import (
@@ -45,6 +46,17 @@ def controls_from_raw(raw: torch.Tensor, f0_hz: torch.Tensor, n_harmonics: int,
     amp, dist, noise = split_raw(raw, n_harmonics)
     return Controls(f0_hz, harmonic_amplitudes(amp, dist, f0_hz, sample_rate),
                     noise_magnitudes(noise))
+
+
+def gated_controls(raw: torch.Tensor, f0_hz: torch.Tensor, loudness_db: torch.Tensor,
+                   n_harmonics: int, sample_rate: float, closed_db: float, open_db: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``controls_from_raw`` with the silence gate applied (inference): the harmonic and noise
+    amplitudes ``[B, F, K]``, ``[B, F, bands]``, faded out below ``open_db``."""
+    amp, dist, noise = split_raw(raw, n_harmonics)
+    gate = silence_gate(loudness_db, closed_db, open_db).unsqueeze(-1)
+    return (harmonic_amplitudes(amp, dist, f0_hz, sample_rate) * gate,
+            noise_magnitudes(noise) * gate)
 
 
 def render(controls: Controls, hop: int, sample_rate: float, reverb_ir: torch.Tensor | None,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..dsp import Controls, Synth, decoder_inputs
-from ..dsp.core import silence_gate
+from ..dsp.synth import gated_controls
 from ..errors import UserError
 from .config import ModelConfig, preset_config
 from .decoders import CNNDecoder, GRUDecoder
@@ -87,9 +87,8 @@ class Model(nn.Module):
         silence gate's open level): below it the gate fades the output, and the decoder is
         never driven tens of dB under anything it learned (which made the tiny models burst
         at onsets from silence). Training sees the data as it is."""
-        if not self.training:
-            loudness_db = loudness_db.clamp(min=self.silence_gate_db[1])
-        x = decoder_inputs(f0_hz, loudness_db)
+        x = decoder_inputs(f0_hz, loudness_db,
+                           -80.0 if self.training else self.silence_gate_db[1])
         if (not self.training and x.device.type == "cpu" and not torch.is_grad_enabled()
                 and not self.is_quantized):
             return self._runtime_decoder()(x, state)
@@ -130,11 +129,11 @@ class Model(nn.Module):
                           loudness_db: torch.Tensor) -> Controls:
         """Raw decoder outputs -> controls, with the silence gate applied at inference (in
         training the decoder learns every frame as it is)."""
-        ctrl = self.synth.controls(raw, f0_hz)
         if self.training:
-            return ctrl
-        gate = silence_gate(loudness_db, *self.silence_gate_db).unsqueeze(-1)
-        return Controls(ctrl.f0_hz, ctrl.harmonics * gate, ctrl.noise * gate)
+            return self.synth.controls(raw, f0_hz)
+        harmonics, noise = gated_controls(raw, f0_hz, loudness_db, self.config.n_harmonics,
+                                          self.sample_rate, *self.silence_gate_db)
+        return Controls(f0_hz, harmonics, noise)
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor,
                 generator: torch.Generator | None = None, seed: int | None = None
