@@ -3,7 +3,14 @@ import json
 import numpy as np
 import pytest
 
-from fastddsp.data import ExampleDataset, choose_split, load_clips, prepare_dataset
+from fastddsp.data import (
+    Clip,
+    ExampleDataset,
+    choose_split,
+    load_clips,
+    pitch_shifted,
+    prepare_dataset,
+)
 from fastddsp.errors import UserError
 from tests.synthetic import write_instrument
 
@@ -81,3 +88,31 @@ def test_examples_crops_gain_and_pitch_shift(tmp_path, audio_dir):
     ratio = np.median(up.f0_hz[50:300]) / np.median(base.f0_hz[50:300])
     assert ratio == pytest.approx(2 ** (1 / 12), rel=2e-3)
     assert up.audio.size == pytest.approx(base.audio.size / 2 ** (1 / 12), rel=0.01)
+
+
+def _band_power_db(audio: np.ndarray, lo: float, hi: float, sr: int = 16000) -> float:
+    frames = np.lib.stride_tricks.sliding_window_view(audio, 1024)[::256] * np.hanning(1024)
+    power = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(0)
+    f = np.fft.rfftfreq(1024, 1 / sr)
+    return float(10 * np.log10(power[(f >= lo) & (f <= hi)].mean()))
+
+
+@pytest.mark.parametrize("semitones", [-1.0, 1.0, -2.0])
+def test_pitch_shifted_clip_knows_the_band_it_still_has(semitones):
+    rng = np.random.default_rng(0)
+    n = 250 * 8
+    noise = rng.uniform(-1, 1, n * 64).astype(np.float32)
+    clip = Clip("noise", noise, np.full(n, 440.0, np.float32), np.ones(n, np.float32),
+                np.full(n, -20.0, np.float32))
+    assert clip.bandwidth_hz == np.inf
+    shifted = pitch_shifted(clip, semitones, 16000, 250.0)
+    bw = shifted.bandwidth_hz
+    nyquist = 8000 * min(1.0, 2 ** (semitones / 12))
+    assert bw == pytest.approx(0.94 * nyquist)
+    level = _band_power_db(shifted.audio, 1000, 0.5 * bw)
+    # full level up to bw, gone within a few per cent above it
+    assert _band_power_db(shifted.audio, 0.97 * bw, bw) > level - 1.5
+    assert _band_power_db(shifted.audio, 1.04 * bw, min(1.06 * bw, 8000)) < level - 15
+    ds = ExampleDataset([clip], 16000, 250.0, example_seconds=4.0, pitch_shifts=(0.0, semitones))
+    assert sorted(ds[i]["max_hz"].item() for i in range(len(ds)))[-1] == np.inf
+    assert ds[len(ds) - 1]["max_hz"].item() == pytest.approx(bw)

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 import time
@@ -118,7 +119,89 @@ def test_max_minutes_stops_training_and_writes_the_model(data_dir, tmp_path):
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": 0}, {"lr": 0.0},
                                  {"crop_seconds": -1.0}, {"val_every": 0},
-                                 {"reverb": "plate"}, {"max_minutes": 0.0}])
+                                 {"reverb": "plate"}, {"max_minutes": 0.0}, {"ema": 1.0},
+                                 {"ema": -0.1}])
 def test_bad_training_options_are_user_errors(bad):
     with pytest.raises(fastddsp.UserError):
         TrainConfig(**bad)
+
+
+def test_init_fine_tunes_a_trained_model(data_dir, tmp_path):
+    base = fastddsp.load("violin-tiny")
+    # a learning rate of ~0: after two steps the weights and IR are still the bundled model's
+    # (BatchNorm's running statistics do move: they follow the new data)
+    cfg = TrainConfig(preset=None, init="violin-tiny", reverb="free", steps=2, batch_size=2,
+                      lr=1e-12, val_every=1000)
+    r = train(data_dir, tmp_path / "ft", cfg, progress=False)
+    tuned = fastddsp.load(r.model_path)
+    assert tuned.config == base.config
+    pairs = zip(base.named_parameters(), tuned.parameters(), strict=True)
+    for (name, a), b in pairs:
+        assert torch.allclose(a, b, atol=1e-6), name
+    # the dataset's statistics (for timbre transfer) are the new data's, not the violin's
+    assert tuned.stats["pitch_midi"] != base.stats["pitch_midi"]
+    assert tuned.stats["training"]["init"] == "violin-tiny"
+    assert json.loads((r.run_dir / "train_config.json").read_text())["preset"] == "tiny"
+    # and with a real learning rate the weights move
+    cfg = TrainConfig(preset="tiny", init="violin-tiny", reverb="free", steps=5, batch_size=2,
+                      lr=1e-3, val_every=1000)
+    moved = fastddsp.load(train(data_dir, tmp_path / "ft2", cfg, progress=False).model_path)
+    vec = torch.nn.utils.parameters_to_vector
+    assert not torch.allclose(vec(moved.decoder.parameters()), vec(base.decoder.parameters()))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"preset": "cnn", "init": "violin-tiny", "reverb": "free"}, "is a tiny model"),
+    ({"preset": None, "init": "violin-tiny-q", "reverb": "free"}, "int8"),
+    ({"preset": None, "init": "no-such-model", "reverb": "free"}, "unknown model"),
+])
+def test_init_refuses_what_it_cannot_continue(data_dir, tmp_path, kwargs, message):
+    with pytest.raises(fastddsp.UserError, match=message):
+        train(data_dir, tmp_path / "ft", TrainConfig(steps=1, **kwargs), progress=False)
+    assert not (tmp_path / "ft.fddsp").exists()
+
+
+def test_init_with_a_new_room_keeps_only_the_decoder(data_dir, tmp_path):
+    base = fastddsp.load("violin-tiny")
+    cfg = TrainConfig(preset=None, init="violin-tiny", reverb="decay", steps=2, batch_size=2,
+                      lr=1e-12, val_every=1000)
+    tuned = fastddsp.load(train(data_dir, tmp_path / "ft", cfg, progress=False).model_path)
+    vec = torch.nn.utils.parameters_to_vector
+    assert torch.allclose(vec(tuned.decoder.parameters()), vec(base.decoder.parameters()),
+                          atol=1e-6)
+    # the impulse response is the new room's (baked), not the violin's
+    assert (tuned.synth.reverb_ir - base.synth.reverb_ir).abs().max() > 1e-3
+
+
+def test_the_model_file_holds_the_moving_average_of_the_weights(data_dir, tmp_path):
+    cfg = TrainConfig(preset="tiny", steps=40, batch_size=2, lr=3e-3, val_every=1000,
+                      checkpoint_every=20, ema=0.9)
+    r = train(data_dir, tmp_path / "m", cfg, progress=False)
+    saved = fastddsp.load(r.model_path).decoder.state_dict()
+    ckpt = torch.load(r.run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
+                      weights_only=False)
+    average = {k[len("model.decoder."):]: v for k, v in ckpt["state_dict"].items()
+               if k.startswith("model.decoder.")}
+    last = {k[len("model.decoder."):]: v for k, v in ckpt["current_model_state"].items()
+            if k.startswith("model.decoder.")}
+    name = "proj.weight"
+    assert torch.allclose(saved[name], average[name])
+    assert not torch.allclose(saved[name], last[name], atol=1e-5)
+    cfg.ema = 0.0  # off: the file holds the last weights
+    r = train(data_dir, tmp_path / "plain", cfg, progress=False)
+    ckpt = torch.load(r.run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
+                      weights_only=False)
+    assert "current_model_state" not in ckpt
+    assert torch.allclose(fastddsp.load(r.model_path).decoder.state_dict()[name],
+                          ckpt["state_dict"]["model.decoder." + name])
+
+
+def test_cli_init_errors_are_one_line(data_dir, tmp_path, capsys):
+    from fastddsp.cli.main import run
+    out = tmp_path / "ft.fddsp"
+    assert run(["train", str(data_dir), "--init", "violin-tiny-q", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "int8" in err and len(err.splitlines()) == 1 and not out.exists()
+    assert run(["train", str(data_dir), "--init", "violin-tiny", "--preset", "full",
+                "-o", str(out)]) == 2
+    assert "is a tiny model" in capsys.readouterr().err

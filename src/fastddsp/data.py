@@ -25,7 +25,7 @@ from .errors import UserError
 from .features import extract_features
 from .features.loudness import loudness_db
 from .features.pitch import get_tracker
-from .io import file_sha256, read_audio, resample
+from .io import RESAMPLE_PASSBAND, file_sha256, read_audio, resample
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus",
                   ".w64", ".caf"}
@@ -214,6 +214,9 @@ class Clip:
     f0_hz: np.ndarray
     confidence: np.ndarray
     loudness_db: np.ndarray
+    # the highest frequency the audio really has (resampling empties the band above): what the
+    # training loss compares; inf = up to Nyquist
+    bandwidth_hz: float = float("inf")
 
 
 def load_clips(data_dir: str | Path, split: str | None) -> tuple[list[Clip], dict[str, Any]]:
@@ -230,7 +233,9 @@ def load_clips(data_dir: str | Path, split: str | None) -> tuple[list[Clip], dic
 
 def pitch_shifted(clip: Clip, semitones: float, sample_rate: int, frame_rate: float) -> Clip:
     """The clip played ``semitones`` higher (and correspondingly shorter), as a tape would;
-    loudness is measured again on the shifted audio."""
+    loudness is measured again on the shifted audio. Its ``bandwidth_hz`` is what the
+    resampler keeps: a shift down leaves the top of the band empty (one semitone: the top
+    0.9 kHz at 16 kHz), a shift up loses the resampler's transition band."""
     if semitones == 0:
         return clip
     ratio = 2 ** (semitones / 12)
@@ -243,7 +248,9 @@ def pitch_shifted(clip: Clip, semitones: float, sample_rate: int, frame_rate: fl
     f0 = np.interp(dst_t, src_t, clip.f0_hz * ratio).astype(np.float32)
     conf = np.interp(dst_t, src_t, clip.confidence).astype(np.float32)
     ld = loudness_db(audio, sample_rate, frame_rate)[:n]
-    return Clip(f"{clip.name}@{semitones:+g}", audio, f0, conf, ld)
+    bandwidth = min(clip.bandwidth_hz * ratio,
+                    RESAMPLE_PASSBAND * min(sample_rate, sample_rate * ratio) / 2)
+    return Clip(f"{clip.name}@{semitones:+g}", audio, f0, conf, ld, bandwidth)
 
 
 class ExampleDataset(torch.utils.data.Dataset):
@@ -293,4 +300,5 @@ class ExampleDataset(torch.utils.data.Dataset):
             ld = np.where(ld <= -80.0, -80.0, np.maximum(ld + g, -80.0))
         return {"f0_hz": torch.from_numpy(np.ascontiguousarray(f0, dtype=np.float32)),
                 "loudness_db": torch.from_numpy(np.ascontiguousarray(ld, dtype=np.float32)),
-                "audio": torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))}
+                "audio": torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
+                "max_hz": torch.tensor(clip.bandwidth_hz, dtype=torch.float32)}

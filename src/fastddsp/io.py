@@ -53,6 +53,11 @@ def open_audio(path: str | Path) -> sf.SoundFile:
         raise UserError(f"cannot read {path} as audio: {first}") from None
 
 
+# The share of the narrower Nyquist frequency that ``resample`` keeps within 1 dB (soxr "HQ",
+# measured on white noise for 0.8-1.25x rate changes: 0.941-0.944; -20 dB by 0.972).
+RESAMPLE_PASSBAND = 0.94
+
+
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """High-quality resampling (soxr) of mono float audio."""
     if sr_in == sr_out:

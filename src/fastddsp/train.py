@@ -4,6 +4,9 @@ Adam (3e-4) with exponential decay (x0.98 every 10k steps, as DDSP), gradient cl
 multi-scale spectral loss. Multi-GPU DDP and mixed precision are Lightning flags. Checkpoints
 are written atomically; ``resume`` continues from the last one at the same step. Logs (CSV) hold
 the training and validation losses and seconds per step; validation audio is written as wavs.
+``init`` starts from a trained model's decoder (fine-tuning) instead of a fresh network; with
+``reverb="free"`` its impulse response is continued too, with ``"decay"`` a new room is learned
+(the new recordings' room).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, WeightAveraging
 
 from .atomic import atomic_path
 from .data import ExampleDataset, load_clips
@@ -33,7 +36,7 @@ ROOM_LR_SCALE = 10.0  # learning-rate factor of the decaying reverb's parameters
 
 @dataclass
 class TrainConfig:
-    preset: str = "tiny"
+    preset: str | None = "tiny"  # None with ``init``: the initial model's preset
     steps: int = 3000
     batch_size: int = 8
     crop_seconds: float = 1.0
@@ -48,6 +51,8 @@ class TrainConfig:
     val_every: int = 250
     checkpoint_every: int = 100
     seed: int = 0
+    init: str | None = None  # model file or bundled name whose weights training starts from
+    ema: float = 0.999  # decay of the weights' moving average that is validated and saved; 0: off
     accelerator: str = "cpu"
     devices: int | str = 1
     precision: str = "32-true"
@@ -59,6 +64,8 @@ class TrainConfig:
                   (self.decay_steps >= 1, "--decay-steps must be at least 1"),
                   (self.crop_seconds >= 0, "--crop-seconds must not be negative"),
                   (self.reverb in ("decay", "free"), "--reverb must be decay or free"),
+                  (self.preset is not None or self.init is not None, "--preset is required"),
+                  (0 <= self.ema < 1, "--ema must be in [0, 1)"),
                   (self.max_minutes is None or self.max_minutes > 0,
                    "--max-minutes must be positive"),
                   (self.val_every >= 1 and self.checkpoint_every >= 1,
@@ -89,7 +96,9 @@ class DDSPTask(L.LightningModule):
 
     def training_step(self, batch, _):
         pred = self.model(batch["f0_hz"], batch["loudness_db"])
-        loss = multiscale_spectral_distance(pred, batch["audio"])
+        # pitch-shifted examples are compared only on the band their audio still has
+        loss = multiscale_spectral_distance(pred, batch["audio"], max_hz=batch["max_hz"],
+                                            sample_rate=self.model.sample_rate)
         self.log("train_loss", loss, prog_bar=True, on_step=True, batch_size=pred.shape[0])
         return loss
 
@@ -124,6 +133,17 @@ class DDSPTask(L.LightningModule):
         decay = self.cfg.decay_rate ** (1.0 / self.cfg.decay_steps)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=decay)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def ema_average(decay: float):
+    """An ``AveragedModel`` average: an exponential moving average whose decay ramps up as
+    ``(1 + n) / (10 + n)`` to ``decay`` (n: updates so far), so short runs are not pinned to
+    their initial weights."""
+    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor | int
+                ) -> torch.Tensor:
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        return averaged * d + current * (1.0 - d)
+    return average
 
 
 class _StepRecorder(Callback):
@@ -162,6 +182,13 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     if not resume and last.is_file():
         raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or "
                         f"choose another --run-dir")
+    init = _initial_model(cfg.init) if cfg.init else None
+    if init is not None:
+        if cfg.preset is None:
+            cfg = replace(cfg, preset=init.config.preset)
+        elif cfg.preset != init.config.preset:
+            raise UserError(f"--init {cfg.init} is a {init.config.preset} model, not "
+                            f"--preset {cfg.preset}")
     if resume:
         _check_resumable(run_dir, cfg)
     train_clips, manifest = load_clips(data_dir, "train")
@@ -171,8 +198,15 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
         raise UserError(f"{data_dir} has no training files")
     sr, fr = settings["sample_rate"], settings["frame_rate"]
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = Model(preset_config(cfg.preset, sr, fr), stats=manifest.get("stats", {}),
-                  seed=cfg.seed)
+    assert cfg.preset is not None
+    config = preset_config(cfg.preset, sr, fr) if init is None else init.config
+    if init is not None and (config.sample_rate, config.frame_rate) != (sr, fr):
+        raise UserError(f"--init {cfg.init} runs at {config.sample_rate} Hz, "
+                        f"{config.frame_rate:g} frames/s; {data_dir} was prepared at {sr} Hz, "
+                        f"{fr:g} frames/s")
+    model = Model(config, stats=manifest.get("stats", {}), seed=cfg.seed)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
     if cfg.reverb == "decay":
         model.synth.use_decaying_reverb()
     crop = max(1, round(cfg.crop_seconds * fr)) if cfg.crop_seconds else None
@@ -192,12 +226,15 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
                                  every_n_train_steps=cfg.checkpoint_every)
     epoch_steps = len(loaders["train_dataloaders"])
+    # validation and the model file use the moving average of the weights (checkpoints hold
+    # both, so a resumed run continues the average)
+    averaging = [WeightAveraging(avg_fn=ema_average(cfg.ema))] if cfg.ema else []
     trainer = L.Trainer(
         max_steps=cfg.steps,
         max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
         accelerator=cfg.accelerator, devices=cfg.devices,
         precision=cfg.precision, gradient_clip_val=cfg.grad_clip,
-        callbacks=[checkpoint, recorder], plugins=[AtomicCheckpointIO()],
+        callbacks=[checkpoint, recorder, *averaging], plugins=[AtomicCheckpointIO()],
         # a new logs/version_N per (re)start, so a resumed run keeps its history
         logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),
         # steps counted across epochs: tiny datasets have epochs of a few steps
@@ -216,7 +253,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     model.eval()
     model.synth.bake_reverb()
     model.stats = {**model.stats, "training": {
-        "preset": cfg.preset, "steps": trainer.global_step,
+        "preset": cfg.preset, "steps": trainer.global_step, "init": cfg.init,
         "train_seconds_audio": manifest.get("stats", {}).get("train_seconds"),
         "wall_seconds_last_segment": round(seconds, 1)}}
     model.save(output)
@@ -226,6 +263,15 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     return TrainResult(output, run_dir, first, trainer.global_step, seconds,
                        seconds / done if done else math.nan,
                        float(val) if val is not None else None)
+
+
+def _initial_model(name: str) -> Model:
+    from .models import load
+
+    model = load(name)
+    if model.is_quantized:
+        raise UserError(f"--init {name} is an int8 model; start from its float version")
+    return model
 
 
 def _check_resumable(run_dir: Path, cfg: TrainConfig) -> None:

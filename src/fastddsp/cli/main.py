@@ -108,11 +108,13 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
 
-    cfg = TrainConfig(preset=args.preset, steps=args.steps, batch_size=args.batch_size,
+    preset = args.preset or (None if args.init else "tiny")
+    cfg = TrainConfig(preset=preset, steps=args.steps, batch_size=args.batch_size,
                       crop_seconds=args.crop_seconds, lr=args.lr, decay_steps=args.decay_steps,
                       pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
-                      reverb=args.reverb, max_minutes=args.max_minutes, val_every=args.val_every,
-                      checkpoint_every=args.checkpoint_every, seed=args.seed,
+                      reverb=args.reverb, init=args.init, max_minutes=args.max_minutes,
+                      val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+                      seed=args.seed, ema=args.ema,
                       accelerator=args.accelerator,
                       devices=int(args.devices) if args.devices.isdigit() else args.devices,
                       precision=args.precision)
@@ -445,8 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="data folder -> model file (PyTorch Lightning)")
     s.add_argument("data_dir")
-    s.add_argument("--preset", default="tiny", choices=list(PRESETS))
+    s.add_argument("--preset", choices=list(PRESETS),
+                   help="network size (default tiny, or the --init model's)")
     s.add_argument("-o", "--output", required=True, help="model file to write (.fddsp)")
+    s.add_argument("--init", metavar="MODEL",
+                   help="start from this model (file or bundled name): fine-tune its decoder "
+                        "on DATA_DIR instead of training a new network")
     s.add_argument("--steps", type=int, default=3000)
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--crop-seconds", type=float, default=1.0,
@@ -458,7 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="semitone shifts of the training audio, comma-separated (default -1,0,1)")
     s.add_argument("--reverb", choices=["decay", "free"], default="decay",
                    help="room model while training: per-band decaying noise (default) or a "
-                        "free impulse response, as DDSP")
+                        "free impulse response, as DDSP (with --init: free continues the "
+                        "model's own impulse response, decay learns a new room)")
+    s.add_argument("--ema", type=float, default=0.999,
+                   help="the model file holds the exponential moving average of the weights "
+                        "with this decay (default 0.999; 0: the last weights)")
     s.add_argument("--max-minutes", type=float,
                    help="stop after this much training time (counted across resumes) and "
                         "write the model as it is")
