@@ -4,7 +4,7 @@
 # held-out clips, copy into src/fastddsp/pretrained/.
 #   bash scripts/train_pretrained.sh [INSTRUMENT ...]      (default: violin trumpet)
 # Environment: DATA (default ../shared/data), PRESETS (default "tiny cnn full"),
-# THREADS (default 1), ACCEL (Lightning accelerator, default cpu; the shipped models: gpu).
+# THREADS (default 1), ACCEL (Lightning accelerator, default cpu, as the shipped models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FD=.venv/bin/fastddsp
@@ -14,11 +14,11 @@ export OMP_NUM_THREADS=${THREADS:-1}
 ACCEL=${ACCEL:-cpu}
 declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
                 [trumpet]="--val trumpet_8.wav --val trumpet_9.wav")
-# training arguments of the shipped models. They were trained on one GPU (ACCEL=gpu; about
-# 0.04-0.1 s per step, all twelve candidate runs at once); on the CPU the same arguments take
-# 0.2-0.8 s per step. Each recipe is the best of a few candidates on the held-out clips (see
-# the README): the room model ("decay", the default) won for trumpet and the full violin, a free
-# impulse response for the tiny and cnn violin.
+# training arguments of the shipped models, trained on the 2-core development CPU (two runs at
+# a time, one thread each: tiny about 0.2 s per step, cnn 0.25 s, full 0.8 s). The recipes were
+# chosen among a few candidates on the held-out clips (see the README): the room model
+# ("decay", the default) won for trumpet and the full violin, a free impulse response for the
+# tiny and cnn violin.
 COMMON="--lr 1e-3 --decay-steps 100 --val-every 250 --checkpoint-every 250"
 declare -A ARGS=(
   [violin-tiny]="--steps 6000 --crop-seconds 2 --reverb free"

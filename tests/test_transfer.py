@@ -70,6 +70,17 @@ def test_adjustment_octave_and_loudness_mapping():
     out, adj = adjust_features(feats, stats, octave=-1, pitch_shift=12, loudness=6.0)
     assert np.allclose(out.f0_hz, 110.0) and adj.octaves == -1
     assert np.allclose(out.loudness_db, feats.loudness_db + 6)
+    # a steady tone stays steady, at the training median, however its loudness jitters
+    jitter = np.random.default_rng(0).normal(0, 1e-3, 500).astype(np.float32)
+    steady = fastddsp.Features(feats.f0_hz, -30 + jitter, feats.confidence, 250.0)
+    out, _ = adjust_features(steady, stats)
+    assert np.ptp(out.loudness_db) < 0.01 and np.median(out.loudness_db) == pytest.approx(-25)
+    # a narrow input (10 dB) keeps its 10 dB, moved to the training median
+    narrow = fastddsp.Features(feats.f0_hz, np.linspace(-35, -25, 500).astype(np.float32),
+                               feats.confidence, 250.0)
+    out, _ = adjust_features(narrow, stats)
+    assert np.ptp(out.loudness_db) == pytest.approx(10, abs=0.1)
+    assert np.median(out.loudness_db) == pytest.approx(-25, abs=0.1)
     quiet = fastddsp.Features(feats.f0_hz, feats.loudness_db, np.zeros(500, np.float32), 250)
     with pytest.raises(fastddsp.UserError, match="no confidently pitched"):
         adjust_features(quiet, stats)

@@ -6,7 +6,10 @@ Adjustments (as DDSP's timbre-transfer demo does):
 - octave ``"auto"``: whole octaves that bring the input's mean voiced pitch closest to the
   training set's mean pitch; or a given number of octaves; plus ``pitch_shift`` semitones.
 - loudness ``"auto"``: quantile mapping of the input's voiced-frame loudness distribution onto
-  the training set's; ``"none"``: unchanged; a number: that many dB added.
+  the training set's that may compress the input's dynamics but never expands them (each step
+  between quantiles is the smaller of the two), centred on the training median: a steady tone
+  stays steady, at the training set's median loudness; ``"none"``: unchanged; a number: that
+  many dB added.
 - unvoiced frames (confidence under the tracker's threshold) are lowered by ``quiet_db`` so
   breaths, consonants and room noise stay quiet; silence stays at the -80 dB floor.
 """
@@ -90,9 +93,14 @@ def adjust_features(feats: Features, stats: dict[str, Any], octave: str | int = 
         q = (stats.get("loudness_db") or {}).get("quantiles")
         if not q:
             raise UserError("the model has no training statistics: use --loudness none or DB")
+        target = np.asarray(q, np.float64)
         src_q = np.percentile(ld[voiced], np.linspace(0, 100, len(q)))
         src_q = np.maximum.accumulate(src_q + np.arange(len(q)) * 1e-9)  # strictly increasing
-        mapped = np.interp(ld, src_q, np.asarray(q, np.float64))
+        # a plain quantile map spreads a near-constant input over the whole training range
+        # (frame-to-frame jitter of 0.001 dB became 20 dB): steps never wider than the input's
+        knots = np.concatenate([[0.0], np.cumsum(np.minimum(np.diff(target), np.diff(src_q)))])
+        mid = len(q) // 2
+        mapped = np.interp(ld, src_q, knots + (target[mid] - knots[mid]))
         ld = np.where(ld > -80.0, mapped, -80.0)
     elif loudness == "none":
         pass
