@@ -32,9 +32,10 @@ def main() -> None:
     ap.add_argument("--pitch", default="crepe-tiny")
     args = ap.parse_args()
     shared, runs = Path(args.data), Path(args.runs)
-    print("| model | train audio | steps | reverb | trained on | wall time | s/step (median) | "
-          "ours: spectral | thesis: spectral | ours: loudness L1 dB | ours: f0 L1 st |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | train audio | steps | reverb | EMA | trained on | wall time | "
+          "s/step (median) | ours: spectral | thesis: spectral | ours: loudness L1 dB | "
+          "ours: f0 L1 st |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in bundled_models():
         inst, preset = name.split("-", 1)
         data_dir = runs / "data" / inst
@@ -61,6 +62,7 @@ def main() -> None:
         ref = np.mean(thesis) if thesis else float("nan")
         print(f"| {name} | {train.get('train_seconds_audio', 0):.0f} s | "
               f"{train.get('steps', '?')} | {cfg.get('reverb', 'free')} | "
+              f"{cfg.get('ema') or 'off'} | "
               f"{cfg.get('accelerator', '?')} | {wall} | {sps:.2f} | "
               f"**{m['spectral_distance']:.2f}** | {ref:.2f} | {m['loudness_l1_db']:.2f} | "
               f"{m['f0_l1_semitones']:.3f} |")
