@@ -122,9 +122,11 @@ def test_gradients_flow_to_amplitudes():
 
 
 def test_chebyshev_sines_match_direct_sines_within_stated_tolerance():
-    from fastddsp.dsp.harmonic import harmonic_sines
+    from fastddsp.dsp.harmonic import harmonic_signs, signed_harmonic_sines
     phase = torch.rand(1, 100_000, generator=torch.Generator().manual_seed(2)) * 2 * math.pi
-    fast = harmonic_sines(phase, 60).double()
+    fast = signed_harmonic_sines(phase, 60).double()
     k = torch.arange(1, 61, dtype=torch.float64).view(60, 1, 1)
-    exact = torch.sin(k * phase.double())
+    signs = harmonic_signs(60, torch.float64).view(60, 1, 1)
+    assert signs.flatten()[:6].tolist() == [1.0, 1.0, -1.0, -1.0, 1.0, 1.0]
+    exact = signs * torch.sin(k * phase.double())
     assert (fast - exact).abs().max().item() < 1e-4

@@ -54,13 +54,6 @@ def signed_harmonic_sines(phase: torch.Tensor, n_harmonics: int) -> torch.Tensor
     return out
 
 
-def harmonic_sines(phase: torch.Tensor, n_harmonics: int) -> torch.Tensor:
-    """``sin(k * phase)`` for k = 1..n as ``[n, *phase.shape]``, by the Chebyshev recurrence."""
-    signs = harmonic_signs(n_harmonics, phase.dtype, phase.device)
-    return signed_harmonic_sines(phase, n_harmonics) * signs.view(
-        [n_harmonics] + [1] * phase.dim())
-
-
 def harmonic_amplitudes(
     amplitude_raw: torch.Tensor,
     distribution_raw: torch.Tensor,
