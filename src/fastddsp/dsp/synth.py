@@ -41,22 +41,26 @@ def split_raw(raw: torch.Tensor, n_harmonics: int
     return raw[..., 0], raw[..., 1: 1 + n_harmonics], raw[..., 1 + n_harmonics:]
 
 
+def raw_amplitudes(raw: torch.Tensor, f0_hz: torch.Tensor, n_harmonics: int,
+                   sample_rate: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoder output -> the harmonic and noise amplitudes ``[B, F, K]``, ``[B, F, bands]``."""
+    amp, dist, noise = split_raw(raw, n_harmonics)
+    return harmonic_amplitudes(amp, dist, f0_hz, sample_rate), noise_magnitudes(noise)
+
+
 def controls_from_raw(raw: torch.Tensor, f0_hz: torch.Tensor, n_harmonics: int,
                       sample_rate: float) -> Controls:
-    amp, dist, noise = split_raw(raw, n_harmonics)
-    return Controls(f0_hz, harmonic_amplitudes(amp, dist, f0_hz, sample_rate),
-                    noise_magnitudes(noise))
+    return Controls(f0_hz, *raw_amplitudes(raw, f0_hz, n_harmonics, sample_rate))
 
 
 def gated_controls(raw: torch.Tensor, f0_hz: torch.Tensor, loudness_db: torch.Tensor,
                    n_harmonics: int, sample_rate: float, closed_db: float, open_db: float
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``controls_from_raw`` with the silence gate applied (inference): the harmonic and noise
-    amplitudes ``[B, F, K]``, ``[B, F, bands]``, faded out below ``open_db``."""
-    amp, dist, noise = split_raw(raw, n_harmonics)
+    """``raw_amplitudes`` with the silence gate applied (inference): both faded out below
+    ``open_db``."""
+    harmonics, noise = raw_amplitudes(raw, f0_hz, n_harmonics, sample_rate)
     gate = silence_gate(loudness_db, closed_db, open_db).unsqueeze(-1)
-    return (harmonic_amplitudes(amp, dist, f0_hz, sample_rate) * gate,
-            noise_magnitudes(noise) * gate)
+    return harmonics * gate, noise * gate
 
 
 def render(controls: Controls, hop: int, sample_rate: float, reverb_ir: torch.Tensor | None,
