@@ -205,3 +205,16 @@ def test_cli_init_errors_are_one_line(data_dir, tmp_path, capsys):
     assert run(["train", str(data_dir), "--init", "violin-tiny", "--preset", "full",
                 "-o", str(out)]) == 2
     assert "is a tiny model" in capsys.readouterr().err
+
+
+def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
+    out = tmp_path / "m.fddsp"
+    proc = subprocess.run([sys.executable, "-m", "fastddsp", "train", str(data_dir), "--preset",
+                           "tiny", "-o", str(out), "--steps", "3", "--batch-size", "2",
+                           "--val-every", "2", "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file()
+    # Lightning's advertisement, its internal deprecation and its note on a default are gone
+    for noise in ("litlogger", "LeafSpec", "100% of the batches"):
+        assert noise not in proc.stdout + proc.stderr
+    assert f"wrote {out}" in proc.stdout + proc.stderr

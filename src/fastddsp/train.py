@@ -12,8 +12,10 @@ the training and validation losses and seconds per step; validation audio is wri
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -229,6 +231,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     # validation and the model file use the moving average of the weights (checkpoints hold
     # both, so a resumed run continues the average)
     averaging = [WeightAveraging(avg_fn=ema_average(cfg.ema))] if cfg.ema else []
+    _quiet_lightning()
     trainer = L.Trainer(
         max_steps=cfg.steps,
         max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
@@ -240,7 +243,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
         # steps counted across epochs: tiny datasets have epochs of a few steps
         val_check_interval=cfg.val_every if val_clips else None,
         check_val_every_n_epoch=None if val_clips else 1,
-        limit_val_batches=1.0 if val_clips else 0, num_sanity_val_steps=0,
+        limit_val_batches=None if val_clips else 0, num_sanity_val_steps=0,
         enable_progress_bar=progress, enable_model_summary=False,
         log_every_n_steps=max(1, min(10, epoch_steps)),
         default_root_dir=run_dir,
@@ -263,6 +266,17 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     return TrainResult(output, run_dir, first, trainer.global_step, seconds,
                        seconds / done if done else math.nan,
                        float(val) if val is not None else None)
+
+
+def _quiet_lightning() -> None:
+    """Drop two lines Lightning prints on every run that tell a user nothing about theirs: an
+    advertisement for a cloud logger and a deprecation inside Lightning itself (torch 2.13)."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_not_an_ad)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+def _not_an_ad(record: logging.LogRecord) -> bool:
+    return "litlogger" not in record.getMessage()
 
 
 def _initial_model(name: str) -> Model:
