@@ -1,10 +1,12 @@
 import json
+import shutil
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 import fastddsp
@@ -218,3 +220,43 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     for noise in ("litlogger", "LeafSpec", "100% of the batches"):
         assert noise not in proc.stdout + proc.stderr
     assert f"wrote {out}" in proc.stdout + proc.stderr
+
+
+def test_keep_best_writes_the_weights_of_the_lowest_validation_loss(data_dir, tmp_path):
+    # a model of the synthetic instrument, fine-tuned on noise: its validation loss on the
+    # instrument's held-out take rises after a while, and the model file keeps the best step
+    first = train(data_dir, tmp_path / "a", TrainConfig(preset="tiny", steps=40, batch_size=4,
+                                                       lr=3e-3, val_every=40), progress=False)
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        sf.write(noise / f"noise{i}.wav", 0.1 * rng.standard_normal(5 * 16000), 16000)
+    shutil.copy(data_dir.parent / "audio" / "take3.wav", noise / "take3.wav")
+    prepare_dataset(noise, tmp_path / "data", pitch="fast", val_names=["take3.wav"])
+    cfg = TrainConfig(preset=None, init=str(first.model_path), steps=24, batch_size=4, lr=3e-3,
+                      val_every=8, checkpoint_every=24, keep="best")
+    r = train(tmp_path / "data", tmp_path / "m", cfg, progress=False)
+    val = read_losses(r.run_dir)["val_loss"]
+    assert len(val) == 3 and val[-1][1] > min(v for _, v in val)
+    assert r.final_val_loss == pytest.approx(min(v for _, v in val), abs=1e-5)
+    ckpts = r.run_dir / "checkpoints"
+    best = torch.load(ckpts / "best.ckpt", map_location="cpu", weights_only=False)
+    last = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=False)
+    assert r.kept_step == best["global_step"] < last["global_step"] == 24
+    model = fastddsp.load(r.model_path)
+    assert (model.stats["training"]["kept_step"], model.stats["training"]["steps"]) == (
+        r.kept_step, 24)
+    weights = model.decoder.state_dict()
+    assert all(torch.allclose(v, best["state_dict"]["model.decoder." + k])
+               for k, v in weights.items())
+    assert not all(torch.allclose(v, last["state_dict"]["model.decoder." + k])
+                   for k, v in weights.items())
+
+
+def test_keep_best_needs_validation_files(tmp_path):
+    root = tmp_path
+    write_instrument(root / "audio", n_files=2, seconds=5.0)
+    prepare_dataset(root / "audio", root / "data", pitch="fast", val_fraction=0.0)
+    with pytest.raises(fastddsp.UserError, match="--keep best needs validation files"):
+        train(root / "data", root / "m", TrainConfig(steps=2, keep="best"), progress=False)

@@ -55,6 +55,7 @@ class TrainConfig:
     seed: int = 0
     init: str | None = None  # model file or bundled name whose weights training starts from
     ema: float = 0.999  # decay of the weights' moving average that is validated and saved; 0: off
+    keep: str = "last"  # the model file holds the last weights, or "best": the best validated
     accelerator: str = "cpu"
     devices: int | str = 1
     precision: str = "32-true"
@@ -68,6 +69,7 @@ class TrainConfig:
                   (self.reverb in ("decay", "free"), "--reverb must be decay or free"),
                   (self.preset is not None or self.init is not None, "--preset is required"),
                   (0 <= self.ema < 1, "--ema must be in [0, 1)"),
+                  (self.keep in ("last", "best"), "--keep must be last or best"),
                   (self.max_minutes is None or self.max_minutes > 0,
                    "--max-minutes must be positive"),
                   (self.val_every >= 1 and self.checkpoint_every >= 1,
@@ -167,7 +169,8 @@ class TrainResult:
     last_step: int
     seconds: float
     seconds_per_step: float
-    final_val_loss: float | None
+    final_val_loss: float | None  # of the weights in the model file (with keep="best": the best)
+    kept_step: int | None = None  # with keep="best": the step whose weights were kept
 
 
 def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
@@ -198,6 +201,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     settings = manifest["settings"]
     if not train_clips:
         raise UserError(f"{data_dir} has no training files")
+    if cfg.keep == "best" and not val_clips:
+        raise UserError(f"--keep best needs validation files; {data_dir} has none")
     sr, fr = settings["sample_rate"], settings["frame_rate"]
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     assert cfg.preset is not None
@@ -227,6 +232,11 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     recorder = _StepRecorder()
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
                                  every_n_train_steps=cfg.checkpoint_every)
+    # early stopping without stopping: the weights of the lowest validation loss so far, kept in
+    # checkpoints/best.ckpt (its state_dict is the moving average when that is on)
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
+                           save_top_k=1, enable_version_counter=False,
+                           auto_insert_metric_name=False) if cfg.keep == "best" else None
     epoch_steps = len(loaders["train_dataloaders"])
     # validation and the model file use the moving average of the weights (checkpoints hold
     # both, so a resumed run continues the average)
@@ -237,7 +247,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
         max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
         accelerator=cfg.accelerator, devices=cfg.devices,
         precision=cfg.precision, gradient_clip_val=cfg.grad_clip,
-        callbacks=[checkpoint, recorder, *averaging], plugins=[AtomicCheckpointIO()],
+        callbacks=[checkpoint, *([best] if best else []), recorder, *averaging],
+        plugins=[AtomicCheckpointIO()],
         # a new logs/version_N per (re)start, so a resumed run keeps its history
         logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),
         # steps counted across epochs: tiny datasets have epochs of a few steps
@@ -253,19 +264,25 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     t0 = time.perf_counter()
     trainer.fit(task, ckpt_path=str(last) if resume else None, **loaders)
     seconds = time.perf_counter() - t0
+    val = trainer.callback_metrics.get("val_loss")
+    kept_step = None
+    if best is not None and best.best_model_path:
+        saved = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+        model.load_state_dict({k.removeprefix("model."): v for k, v in saved["state_dict"].items()})
+        kept_step, val = saved["global_step"], best.best_model_score
     model.eval()
     model.synth.bake_reverb()
     model.stats = {**model.stats, "training": {
         "preset": cfg.preset, "steps": trainer.global_step, "init": cfg.init,
+        "kept_step": trainer.global_step if kept_step is None else kept_step,
         "train_seconds_audio": manifest.get("stats", {}).get("train_seconds"),
         "wall_seconds_last_segment": round(seconds, 1)}}
     model.save(output)
     first = recorder.first_step if recorder.first_step is not None else trainer.global_step
     done = trainer.global_step - first
-    val = trainer.callback_metrics.get("val_loss")
     return TrainResult(output, run_dir, first, trainer.global_step, seconds,
                        seconds / done if done else math.nan,
-                       float(val) if val is not None else None)
+                       float(val) if val is not None else None, kept_step)
 
 
 def _quiet_lightning() -> None:

@@ -114,13 +114,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                       pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
                       reverb=args.reverb, init=args.init, max_minutes=args.max_minutes,
                       val_every=args.val_every, checkpoint_every=args.checkpoint_every,
-                      seed=args.seed, ema=args.ema,
+                      seed=args.seed, ema=args.ema, keep=args.keep,
                       accelerator=args.accelerator,
                       devices=int(args.devices) if args.devices.isdigit() else args.devices,
                       precision=args.precision)
     r = train(args.data_dir, args.output, cfg, run_dir=args.run_dir, resume=args.resume,
               progress=not args.quiet)
     val = f", validation loss {r.final_val_loss:.3f}" if r.final_val_loss is not None else ""
+    if r.kept_step is not None:
+        val += f" (the weights of step {r.kept_step}, the best validated)"
     print(f"wrote {r.model_path}: steps {r.first_step}->{r.last_step} in {r.seconds:.0f} s "
           f"({r.seconds_per_step:.3f} s/step){val}; logs and checkpoints in {r.run_dir}")
     return 0
@@ -469,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ema", type=float, default=0.999,
                    help="the model file holds the exponential moving average of the weights "
                         "with this decay (default 0.999; 0: the last weights)")
+    s.add_argument("--keep", choices=["last", "best"], default="last",
+                   help="weights the model file holds: the last (default) or those of the "
+                        "lowest validation loss (early stopping; needs validation files)")
     s.add_argument("--max-minutes", type=float,
                    help="stop after this much training time (counted across resumes) and "
                         "write the model as it is")
