@@ -260,3 +260,10 @@ def test_keep_best_needs_validation_files(tmp_path):
     prepare_dataset(root / "audio", root / "data", pitch="fast", val_fraction=0.0)
     with pytest.raises(fastddsp.UserError, match="--keep best needs validation files"):
         train(root / "data", root / "m", TrainConfig(steps=2, keep="best"), progress=False)
+
+
+def test_a_diverging_run_stops_with_a_clear_error(data_dir, tmp_path):
+    cfg = TrainConfig(preset="tiny", steps=200, batch_size=4, lr=1e3, ema=0.0, val_every=1000)
+    with pytest.raises(fastddsp.UserError, match="training diverged at step"):
+        train(data_dir, tmp_path / "m", cfg, progress=False)
+    assert not (tmp_path / "m.fddsp").exists()

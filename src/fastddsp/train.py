@@ -103,6 +103,9 @@ class DDSPTask(L.LightningModule):
         # pitch-shifted examples are compared only on the band their audio still has
         loss = multiscale_spectral_distance(pred, batch["audio"], max_hz=batch["max_hz"],
                                             sample_rate=self.model.sample_rate)
+        if not torch.isfinite(loss):
+            raise UserError(f"training diverged at step {self.global_step} (the loss is "
+                            f"{loss.item()}); start again with a lower --lr")
         self.log("train_loss", loss, prog_bar=True, on_step=True, batch_size=pred.shape[0])
         return loss
 
