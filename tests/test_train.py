@@ -222,21 +222,27 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     assert f"wrote {out}" in proc.stdout + proc.stderr
 
 
-def test_keep_best_writes_the_weights_of_the_lowest_validation_loss(data_dir, tmp_path):
-    # a model of the synthetic instrument, fine-tuned on noise: its validation loss on the
-    # instrument's held-out take rises after a while, and the model file keeps the best step
-    first = train(data_dir, tmp_path / "a", TrainConfig(preset="tiny", steps=40, batch_size=4,
-                                                       lr=3e-3, val_every=40), progress=False)
-    noise = tmp_path / "noise"
-    noise.mkdir()
+@pytest.fixture(scope="module")
+def noise_finetune(data_dir, tmp_path_factory):
+    """A model of the synthetic instrument and a data folder that fine-tunes it on noise: the
+    validation loss on the instrument's held-out take rises after a while."""
+    root = tmp_path_factory.mktemp("noise")
+    first = train(data_dir, root / "a", TrainConfig(preset="tiny", steps=40, batch_size=4,
+                                                   lr=3e-3, val_every=40), progress=False)
     rng = np.random.default_rng(0)
+    (root / "audio").mkdir()
     for i in range(2):
-        sf.write(noise / f"noise{i}.wav", 0.1 * rng.standard_normal(5 * 16000), 16000)
-    shutil.copy(data_dir.parent / "audio" / "take3.wav", noise / "take3.wav")
-    prepare_dataset(noise, tmp_path / "data", pitch="fast", val_names=["take3.wav"])
-    cfg = TrainConfig(preset=None, init=str(first.model_path), steps=24, batch_size=4, lr=3e-3,
-                      val_every=8, checkpoint_every=24, keep="best")
-    r = train(tmp_path / "data", tmp_path / "m", cfg, progress=False)
+        sf.write(root / "audio" / f"noise{i}.wav", 0.1 * rng.standard_normal(5 * 16000), 16000)
+    shutil.copy(data_dir.parent / "audio" / "take3.wav", root / "audio" / "take3.wav")
+    prepare_dataset(root / "audio", root / "data", pitch="fast", val_names=["take3.wav"])
+    return root / "data", str(first.model_path)
+
+
+def test_keep_best_writes_the_weights_of_the_lowest_validation_loss(noise_finetune, tmp_path):
+    data, init = noise_finetune
+    cfg = TrainConfig(preset=None, init=init, steps=24, batch_size=4, lr=3e-3, val_every=8,
+                      checkpoint_every=24, keep="best")
+    r = train(data, tmp_path / "m", cfg, progress=False)
     val = read_losses(r.run_dir)["val_loss"]
     assert len(val) == 3 and val[-1][1] > min(v for _, v in val)
     assert r.final_val_loss == pytest.approx(min(v for _, v in val), abs=1e-5)
@@ -254,12 +260,28 @@ def test_keep_best_writes_the_weights_of_the_lowest_validation_loss(data_dir, tm
                    for k, v in weights.items())
 
 
+def test_patience_stops_after_validations_without_a_new_best(noise_finetune, tmp_path):
+    data, init = noise_finetune
+    cfg = TrainConfig(preset=None, init=init, steps=80, batch_size=4, lr=3e-3, val_every=8,
+                      checkpoint_every=80, keep="best", patience=1)
+    r = train(data, tmp_path / "m", cfg, progress=False)
+    val = [v for _, v in read_losses(r.run_dir)["val_loss"]]
+    # stops at the first validation that is no better than the one before it
+    worse = next(i for i in range(1, len(val)) if val[i] >= min(val[:i]))
+    assert len(val) == worse + 1 < 10
+    assert r.last_step == 8 * len(val)
+    assert r.final_val_loss == pytest.approx(min(val), abs=1e-5)
+    assert fastddsp.load(r.model_path).stats["training"]["steps"] == r.last_step
+
+
 def test_keep_best_needs_validation_files(tmp_path):
     root = tmp_path
     write_instrument(root / "audio", n_files=2, seconds=5.0)
     prepare_dataset(root / "audio", root / "data", pitch="fast", val_fraction=0.0)
     with pytest.raises(fastddsp.UserError, match="--keep best needs validation files"):
         train(root / "data", root / "m", TrainConfig(steps=2, keep="best"), progress=False)
+    with pytest.raises(fastddsp.UserError, match="--patience needs validation files"):
+        train(root / "data", root / "m", TrainConfig(steps=2, patience=3), progress=False)
 
 
 def test_a_diverging_run_stops_with_a_clear_error(data_dir, tmp_path):

@@ -24,7 +24,12 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, WeightAveraging
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    ModelCheckpoint,
+    WeightAveraging,
+)
 
 from .atomic import atomic_path
 from .data import ExampleDataset, load_clips
@@ -56,6 +61,7 @@ class TrainConfig:
     init: str | None = None  # model file or bundled name whose weights training starts from
     ema: float = 0.999  # decay of the weights' moving average that is validated and saved; 0: off
     keep: str = "last"  # the model file holds the last weights, or "best": the best validated
+    patience: int | None = None  # stop after this many validations without a new best
     accelerator: str = "cpu"
     devices: int | str = 1
     precision: str = "32-true"
@@ -70,6 +76,7 @@ class TrainConfig:
                   (self.preset is not None or self.init is not None, "--preset is required"),
                   (0 <= self.ema < 1, "--ema must be in [0, 1)"),
                   (self.keep in ("last", "best"), "--keep must be last or best"),
+                  (self.patience is None or self.patience >= 1, "--patience must be at least 1"),
                   (self.max_minutes is None or self.max_minutes > 0,
                    "--max-minutes must be positive"),
                   (self.val_every >= 1 and self.checkpoint_every >= 1,
@@ -204,8 +211,9 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     settings = manifest["settings"]
     if not train_clips:
         raise UserError(f"{data_dir} has no training files")
-    if cfg.keep == "best" and not val_clips:
-        raise UserError(f"--keep best needs validation files; {data_dir} has none")
+    if (cfg.keep == "best" or cfg.patience) and not val_clips:
+        option = "--keep best" if cfg.keep == "best" else "--patience"
+        raise UserError(f"{option} needs validation files; {data_dir} has none")
     sr, fr = settings["sample_rate"], settings["frame_rate"]
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     assert cfg.preset is not None
@@ -240,6 +248,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
                            save_top_k=1, enable_version_counter=False,
                            auto_insert_metric_name=False) if cfg.keep == "best" else None
+    stopping = [EarlyStopping("val_loss", patience=cfg.patience, mode="min",
+                              check_on_train_epoch_end=False)] if cfg.patience else []
     epoch_steps = len(loaders["train_dataloaders"])
     # validation and the model file use the moving average of the weights (checkpoints hold
     # both, so a resumed run continues the average)
@@ -250,7 +260,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
         max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
         accelerator=cfg.accelerator, devices=cfg.devices,
         precision=cfg.precision, gradient_clip_val=cfg.grad_clip,
-        callbacks=[checkpoint, *([best] if best else []), recorder, *averaging],
+        callbacks=[checkpoint, *([best] if best else []), *stopping, recorder, *averaging],
         plugins=[AtomicCheckpointIO()],
         # a new logs/version_N per (re)start, so a resumed run keeps its history
         logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),

@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
                       reverb=args.reverb, init=args.init, max_minutes=args.max_minutes,
                       val_every=args.val_every, checkpoint_every=args.checkpoint_every,
-                      seed=args.seed, ema=args.ema, keep=args.keep,
+                      seed=args.seed, ema=args.ema, keep=args.keep, patience=args.patience,
                       accelerator=args.accelerator,
                       devices=int(args.devices) if args.devices.isdigit() else args.devices,
                       precision=args.precision)
@@ -474,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep", choices=["last", "best"], default="last",
                    help="weights the model file holds: the last (default) or those of the "
                         "lowest validation loss (early stopping; needs validation files)")
+    s.add_argument("--patience", type=int, metavar="N",
+                   help="stop after N validations without a new lowest validation loss "
+                        "(with --keep best: early stopping)")
     s.add_argument("--max-minutes", type=float,
                    help="stop after this much training time (counted across resumes) and "
                         "write the model as it is")
