@@ -61,11 +61,17 @@ def main() -> None:
         sps = statistics.median(steps_per) if steps_per else float("nan")
         ref = np.mean(thesis) if thesis else float("nan")
         print(f"| {name} | {train.get('train_seconds_audio', 0):.0f} s | "
-              f"{train.get('steps', '?')} | {cfg.get('reverb', 'free')} | "
+              f"{_steps(train)} | {cfg.get('reverb', 'free')} | "
               f"{cfg.get('ema') or 'off'} | "
               f"{cfg.get('accelerator', '?')} | {wall} | {sps:.2f} | "
               f"**{m['spectral_distance']:.2f}** | {ref:.2f} | {m['loudness_l1_db']:.2f} | "
               f"{m['f0_l1_semitones']:.3f} |")
+
+
+def _steps(train: dict) -> str:
+    """Steps trained, and the step whose weights the model holds when that is another."""
+    steps, kept = train.get("steps", "?"), train.get("kept_step")
+    return str(steps) if kept in (None, steps) else f"{steps} (kept {kept})"
 
 
 def _seconds_per_step(run_dir: Path) -> list[float]:
