@@ -6,7 +6,9 @@ are written atomically; ``resume`` continues from the last one at the same step.
 the training and validation losses and seconds per step; validation audio is written as wavs.
 ``init`` starts from a trained model's decoder (fine-tuning) instead of a fresh network; with
 ``reverb="free"`` its impulse response is continued too, with ``"decay"`` a new room is learned
-(the new recordings' room).
+(the new recordings' room). ``keep="best"`` writes the weights of the lowest validation loss
+instead of the last ones, ``patience`` stops a run that has stopped improving, and a loss that
+is no longer finite ends the run with a ``UserError`` rather than a model of NaNs.
 """
 
 from __future__ import annotations
