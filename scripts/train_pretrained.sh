@@ -20,13 +20,14 @@ declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
 # ("decay", the default) won for trumpet and the cnn and full violin, a free impulse response for
 # the tiny violin; shifts of up to two semitones helped every trumpet model, while the violin
 # models were best with none (the held-out violin notes lie inside the training range); the
-# violin cnn and the trumpet full model keep their best validated weights (step 1,500, the run
-# stops at 3,000; step 500 of 1,600), the tiny violin's best is its last step.
+# full models and the violin cnn keep their best validated weights (violin full: step 1,750 of
+# 1,800; violin cnn: 1,500, the run stops at 3,000; trumpet full: 500 of 1,600), the tiny
+# violin's best is its last step.
 COMMON="--lr 1e-3 --decay-steps 100 --val-every 250 --checkpoint-every 250"
 declare -A ARGS=(
   [violin-tiny]="--steps 10000 --crop-seconds 2 --reverb free --pitch-shifts=0 --keep best"
   [violin-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=0 --keep best --patience 6"
-  [violin-full]="--steps 3200 --crop-seconds 1"
+  [violin-full]="--steps 1800 --crop-seconds 1 --pitch-shifts=0 --keep best"
   [trumpet-tiny]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2"
   [trumpet-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2"
   [trumpet-full]="--steps 1600 --crop-seconds 1 --pitch-shifts=-2,-1,0,1,2 --keep best")
