@@ -283,7 +283,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     kept_step = None
     if best is not None and best.best_model_path:
         saved = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
-        model.load_state_dict({k.removeprefix("model."): v for k, v in saved["state_dict"].items()})
+        task.load_state_dict(saved["state_dict"])
         kept_step, val = saved["global_step"], best.best_model_score
     model.eval()
     model.synth.bake_reverb()
