@@ -116,3 +116,22 @@ def test_pitch_shifted_clip_knows_the_band_it_still_has(semitones):
     ds = ExampleDataset([clip], 16000, 250.0, example_seconds=4.0, pitch_shifts=(0.0, semitones))
     assert sorted(ds[i]["max_hz"].item() for i in range(len(ds)))[-1] == np.inf
     assert ds[len(ds) - 1]["max_hz"].item() == pytest.approx(bw)
+
+
+def test_unvoiced_shift_moves_only_unvoiced_f0_by_one_draw_per_example():
+    n = 1000
+    conf = np.ones(n, np.float32)
+    conf[400:700] = 0.1  # a rest: the features hold the last note's f0
+    f0 = np.full(n, 440.0, np.float32)
+    clip = Clip("rest", np.zeros(n * 64, np.float32), f0, conf, np.full(n, -30.0, np.float32))
+    ds = ExampleDataset([clip], 16000, 250.0, unvoiced_shift=12.0, voicing_threshold=0.5)
+    shifts = []
+    for _ in range(40):
+        got = ds[0]["f0_hz"].numpy()
+        assert np.all(got[:400] == 440.0) and np.all(got[700:] == 440.0)
+        rest = 12 * np.log2(got[400:700] / 440.0)
+        assert np.ptp(rest) < 1e-4  # one shift for the whole example
+        shifts.append(rest[0])
+    assert max(np.abs(shifts)) <= 12.0
+    assert min(shifts) < -6.0 and max(shifts) > 6.0  # spread over the range, both directions
+    assert np.all(ExampleDataset([clip], 16000, 250.0)[0]["f0_hz"].numpy() == 440.0)

@@ -256,18 +256,24 @@ def pitch_shifted(clip: Clip, semitones: float, sample_rate: int, frame_rate: fl
 class ExampleDataset(torch.utils.data.Dataset):
     """Windows over clips. For training, ``crop_frames`` picks a random crop inside each
     example, ``gain_db`` a random gain (loudness shifted to match) and ``pitch_shifts`` adds
-    tape-shifted copies of every clip."""
+    tape-shifted copies of every clip. ``unvoiced_shift`` moves the f0 of the example's unvoiced
+    frames (confidence under ``voicing_threshold``: rests and noise, where the features hold the
+    last note's f0) by a random number of semitones up to that size, one draw per example, so
+    that the decoder learns rests that do not depend on the note before them."""
 
     def __init__(self, clips: list[Clip], sample_rate: int, frame_rate: float,
                  example_seconds: float = 4.0, hop_seconds: float = 1.0,
                  crop_frames: int | None = None, gain_db: float = 0.0,
-                 pitch_shifts: tuple[float, ...] = (0.0,), seed: int = 0):
+                 pitch_shifts: tuple[float, ...] = (0.0,), unvoiced_shift: float = 0.0,
+                 voicing_threshold: float = 0.5, seed: int = 0):
         self.hop = round(sample_rate / frame_rate)
         self.clips = [pitch_shifted(c, s, sample_rate, frame_rate)
                       for c in clips for s in pitch_shifts]
         self.example_frames = round(example_seconds * frame_rate)
         self.crop_frames = crop_frames
         self.gain_db = gain_db
+        self.unvoiced_shift = unvoiced_shift
+        self.voicing_threshold = voicing_threshold
         self.rng = np.random.default_rng(seed)
         hop_frames = max(1, round(hop_seconds * frame_rate))
         self.index = [(i, o) for i, c in enumerate(self.clips)
@@ -288,6 +294,10 @@ class ExampleDataset(torch.utils.data.Dataset):
             length = self.crop_frames
         f0 = clip.f0_hz[start: start + length]
         ld = clip.loudness_db[start: start + length]
+        if self.unvoiced_shift:
+            s = float(self.rng.uniform(-self.unvoiced_shift, self.unvoiced_shift))
+            unvoiced = clip.confidence[start: start + length] < self.voicing_threshold
+            f0 = np.where(unvoiced, f0 * 2.0 ** (s / 12.0), f0)
         audio = clip.audio[start * self.hop: (start + length) * self.hop]
         pad = length - f0.size
         if pad > 0:  # a clip shorter than one example: pad with silence, pitch held

@@ -37,6 +37,7 @@ from .atomic import atomic_path
 from .data import ExampleDataset, load_clips
 from .dsp.spectral import multiscale_spectral_distance
 from .errors import UserError
+from .features.pitch import get_tracker
 from .models.config import preset_config
 from .models.model import Model
 
@@ -55,6 +56,7 @@ class TrainConfig:
     grad_clip: float = 3.0
     gain_db: float = 6.0
     pitch_shifts: tuple[float, ...] = (-1.0, 0.0, 1.0)
+    unvoiced_shift: float = 0.0  # semitones: random f0 of unvoiced frames (rests), per example
     reverb: str = "decay"
     max_minutes: float | None = None
     val_every: int = 250
@@ -74,6 +76,7 @@ class TrainConfig:
                   (self.lr > 0, "--lr must be positive"),
                   (self.decay_steps >= 1, "--decay-steps must be at least 1"),
                   (self.crop_seconds >= 0, "--crop-seconds must not be negative"),
+                  (self.unvoiced_shift >= 0, "--unvoiced-shift must not be negative"),
                   (self.reverb in ("decay", "free"), "--reverb must be decay or free"),
                   (self.preset is not None or self.init is not None, "--preset is required"),
                   (0 <= self.ema < 1, "--ema must be in [0, 1)"),
@@ -230,9 +233,12 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     if cfg.reverb == "decay":
         model.synth.use_decaying_reverb()
     crop = max(1, round(cfg.crop_seconds * fr)) if cfg.crop_seconds else None
+    tracker = manifest.get("stats", {}).get("pitch_tracker", "crepe-full")
+    voicing_threshold = get_tracker(tracker).voicing_threshold
     train_ds = ExampleDataset(train_clips, sr, fr, settings["example_seconds"],
                               settings["hop_seconds"], crop_frames=crop, gain_db=cfg.gain_db,
-                              pitch_shifts=cfg.pitch_shifts, seed=cfg.seed)
+                              pitch_shifts=cfg.pitch_shifts, unvoiced_shift=cfg.unvoiced_shift,
+                              voicing_threshold=voicing_threshold, seed=cfg.seed)
     loaders: dict[str, Any] = {"train_dataloaders": torch.utils.data.DataLoader(
         train_ds, batch_size=min(cfg.batch_size, len(train_ds)), shuffle=True, drop_last=True)}
     if val_clips:

@@ -112,6 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(preset=preset, steps=args.steps, batch_size=args.batch_size,
                       crop_seconds=args.crop_seconds, lr=args.lr, decay_steps=args.decay_steps,
                       pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
+                      unvoiced_shift=args.unvoiced_shift,
                       reverb=args.reverb, init=args.init, max_minutes=args.max_minutes,
                       val_every=args.val_every, checkpoint_every=args.checkpoint_every,
                       seed=args.seed, ema=args.ema, keep=args.keep, patience=args.patience,
@@ -464,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate x0.98 every this many steps (default 10000, as DDSP)")
     s.add_argument("--pitch-shifts", default="-1,0,1",
                    help="semitone shifts of the training audio, comma-separated (default -1,0,1)")
+    s.add_argument("--unvoiced-shift", type=float, default=0.0, metavar="SEMITONES",
+                   help="move the f0 of unvoiced frames (rests hold the last note's f0) by a "
+                        "random shift of up to this many semitones per example, so that rests "
+                        "do not depend on the note before them (default 0: off)")
     s.add_argument("--reverb", choices=["decay", "free"], default="decay",
                    help="room model while training: per-band decaying noise (default) or a "
                         "free impulse response, as DDSP (with --init: free continues the "
