@@ -21,15 +21,17 @@ declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
 # the tiny violin; shifts of up to two semitones helped every trumpet model, while the violin
 # models were best with none (the held-out violin notes lie inside the training range); the
 # full models and the violin cnn keep their best validated weights (violin full: step 1,750 of
-# 1,800; violin cnn: 1,500, the run stops at 3,000; trumpet full: 500 of 1,600), the tiny
-# violin's best is its last step.
+# 1,800; violin cnn: 2,000, the run stops at 3,500; trumpet full: 500 of 1,600; trumpet tiny:
+# 5,250 of 6,000), the tiny violin's and the trumpet cnn's best is their last step. Random f0
+# in unvoiced frames (--unvoiced-shift) helped the tiny and cnn trumpet and the violin cnn, not
+# the full trumpet.
 COMMON="--lr 1e-3 --decay-steps 100 --val-every 250 --checkpoint-every 250"
 declare -A ARGS=(
-  [violin-tiny]="--steps 10000 --crop-seconds 2 --reverb free --pitch-shifts=0 --keep best"
-  [violin-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=0 --keep best --patience 6"
+  [violin-tiny]="--steps 15000 --crop-seconds 2 --reverb free --pitch-shifts=0 --keep best"
+  [violin-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=0 --unvoiced-shift 12 --keep best --patience 6"
   [violin-full]="--steps 1800 --crop-seconds 1 --pitch-shifts=0 --keep best"
-  [trumpet-tiny]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2"
-  [trumpet-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2"
+  [trumpet-tiny]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2 --unvoiced-shift 12 --keep best"
+  [trumpet-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2 --unvoiced-shift 12 --keep best"
   [trumpet-full]="--steps 1600 --crop-seconds 1 --pitch-shifts=-2,-1,0,1,2 --keep best")
 insts=("$@")
 [ ${#insts[@]} -gt 0 ] || insts=(violin trumpet)
