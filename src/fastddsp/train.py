@@ -233,8 +233,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     if cfg.reverb == "decay":
         model.synth.use_decaying_reverb()
     crop = max(1, round(cfg.crop_seconds * fr)) if cfg.crop_seconds else None
-    tracker = manifest.get("stats", {}).get("pitch_tracker", "crepe-full")
-    voicing_threshold = get_tracker(tracker).voicing_threshold
+    voicing_threshold = get_tracker(settings["pitch"]).voicing_threshold
     train_ds = ExampleDataset(train_clips, sr, fr, settings["example_seconds"],
                               settings["hop_seconds"], crop_frames=crop, gain_db=cfg.gain_db,
                               pitch_shifts=cfg.pitch_shifts, unvoiced_shift=cfg.unvoiced_shift,
