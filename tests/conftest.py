@@ -41,3 +41,21 @@ def tone(f0: float, seconds: float, sr: int = 16000, harmonics: tuple[float, ...
     x = sum(a * np.sin(2 * np.pi * f0 * (k + 1) * t + k) for k, a in enumerate(harmonics)
             if f0 * (k + 1) < sr / 2)
     return (amplitude * x / sum(harmonics)).astype(np.float32)
+
+
+def shaped(name: str, max_harmonic_hz: float = 3000.0, floor: float | None = 3e-3):
+    """Bundled model ``name`` with harmonic bandwidth ``max_harmonic_hz`` (0: Nyquist) and a
+    noise floor of ``floor`` in every band (None: none), its decoder and room unchanged."""
+    import dataclasses
+
+    from fastddsp.models import Model, load
+
+    base = load(name)
+    model = Model(dataclasses.replace(base.config, max_harmonic_hz=max_harmonic_hz,
+                                      noise_floor=floor is not None), stats=base.stats)
+    result = model.load_state_dict(base.state_dict(), strict=False)
+    assert set(result.missing_keys) | set(result.unexpected_keys) <= {"synth.log_noise_floor"}
+    if floor is not None:
+        with torch.no_grad():
+            model.synth.log_noise_floor.fill_(float(np.log(floor)))
+    return model.eval()

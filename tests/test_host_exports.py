@@ -5,18 +5,20 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from fastddsp.chain_graph import ChainStep
+from fastddsp.chain_graph import ChainStep, export_chain
 from fastddsp.cli.main import run
 from fastddsp.errors import UserError
 from fastddsp.models import load
 from fastddsp.nn_tilde import export_nn_tilde
+from tests.conftest import shaped
 from tests.test_stream import melody
 
 HOP = 64
 
 
-def test_nn_tilde_module_follows_the_conventions_and_streams(tmp_path):
-    model = load("violin-tiny")
+@pytest.mark.parametrize("name", ["violin-tiny", "shaped"])
+def test_nn_tilde_module_follows_the_conventions_and_streams(tmp_path, name):
+    model = shaped("violin-tiny") if name == "shaped" else load(name)
     export_nn_tilde(model, tmp_path / "violin.ts")
     ts = torch.jit.load(str(tmp_path / "violin.ts"))
     assert ts.get_methods() == ["forward", "synthesize"]
@@ -59,9 +61,9 @@ def run_steps(fn, f0, ld, state, sizes):
     return np.concatenate(outs, 1)[0]
 
 
-@pytest.mark.parametrize("name", ["trumpet-tiny", "violin-full", "violin-cnn"])
+@pytest.mark.parametrize("name", ["trumpet-tiny", "violin-full", "violin-cnn", "shaped"])
 def test_chain_step_equals_the_streaming_engine(name):
-    model = load(name)
+    model = shaped("violin-cnn") if name == "shaped" else load(name)
     step = ChainStep(model)
     f0, ld = controls(300)
     sizes = [16, 50, 3, 100, 131]
@@ -74,11 +76,15 @@ def test_chain_step_equals_the_streaming_engine(name):
     assert np.abs(want).max() > 0.01
 
 
-@pytest.mark.parametrize("name", ["violin-tiny", "trumpet-full", "trumpet-cnn"])
+@pytest.mark.parametrize("name", ["violin-tiny", "trumpet-full", "trumpet-cnn", "shaped"])
 def test_chain_onnx_graph_matches_pytorch(tmp_path, name):
-    model = load(name)
-    assert run(["export", name, "--format", "chain-onnx", "-o",
-                str(tmp_path / "chain.onnx")]) == 0
+    if name == "shaped":  # a noise floor and a harmonic bandwidth
+        model = shaped("trumpet-cnn")
+        export_chain(model, tmp_path / "chain.onnx")
+    else:
+        model = load(name)
+        assert run(["export", name, "--format", "chain-onnx", "-o",
+                    str(tmp_path / "chain.onnx")]) == 0
     sess = ort.InferenceSession(str(tmp_path / "chain.onnx"))
     names = [i.name for i in sess.get_inputs()]
     step = ChainStep(model)

@@ -66,6 +66,16 @@ def test_other_models_stream_equal_offline(name, size):
     assert_matches_offline(model, x, run_blocks(stream, x, size), stream)
 
 
+@pytest.mark.parametrize("name,size", [("trumpet-cnn", 64), ("violin-tiny", 1000)])
+def test_noise_floor_and_bandwidth_stream_equal_offline(name, size):
+    from tests.conftest import shaped
+
+    model = shaped(name)
+    x = melody(1.5)
+    stream = model.stream(size)
+    assert_matches_offline(model, x, run_blocks(stream, x, size), stream)
+
+
 def test_irregular_blocks_and_adjustments_equal_offline():
     model = load("trumpet-tiny")
     x = melody()

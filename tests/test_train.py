@@ -109,6 +109,44 @@ def test_the_room_trains_and_is_baked_into_the_model_file(data_dir, tmp_path):
     assert (free_ir[8000:] - start[8000:]).abs().max() > 1e-2
 
 
+def test_the_noise_floor_learns_and_the_bandwidth_holds(data_dir, tmp_path):
+    from fastddsp.dsp.synth import NOISE_FLOOR_START
+    cfg = TrainConfig(preset="tiny", steps=30, batch_size=4, lr=3e-3, val_every=1000,
+                      noise_floor=True, max_harmonic_hz=3000.0)
+    r = train(data_dir, tmp_path / "m", cfg, progress=False)
+    model = fastddsp.load(r.model_path)
+    assert model.config.noise_floor is True and model.config.max_harmonic_hz == 3000.0
+    moved = (model.synth.log_noise_floor - np.log(NOISE_FLOOR_START)).abs()
+    assert moved.max() > 0.1      # learned at the room's rate (at the network's: < 0.1)
+    with torch.no_grad():
+        c = model.controls(torch.full((1, 50), 700.0), torch.full((1, 50), -20.0))
+    assert torch.count_nonzero(c.harmonics[0, 25]).item() == 4  # 700 .. 2800 Hz
+    # a resumed run keeps its synth; an --init run may switch the floor on (decoder kept)
+    more = TrainConfig(preset="tiny", steps=32, batch_size=4, lr=3e-3, val_every=1000,
+                       max_harmonic_hz=3000.0)
+    with pytest.raises(fastddsp.UserError, match="started with --noise-floor;"):
+        train(data_dir, tmp_path / "m", more, run_dir=r.run_dir, resume=True, progress=False)
+    more.noise_floor, more.max_harmonic_hz = True, None
+    with pytest.raises(fastddsp.UserError, match=r"started with --max-harmonic-hz 3000\.0;"):
+        train(data_dir, tmp_path / "m", more, run_dir=r.run_dir, resume=True, progress=False)
+    # --init keeps the floor, or drops it, or starts a new one; the decoder is kept throughout
+    vec = torch.nn.utils.parameters_to_vector
+    models = {}
+    for tag, init, floor in (("kept", r.model_path, None), ("off", r.model_path, False),
+                             ("new", tmp_path / "off.fddsp", True)):
+        cfg = TrainConfig(preset=None, init=str(init), reverb="free", steps=2, batch_size=2,
+                          lr=1e-12, val_every=1000, noise_floor=floor)
+        models[tag] = fastddsp.load(train(data_dir, tmp_path / tag, cfg,
+                                          progress=False).model_path)
+        assert torch.allclose(vec(models[tag].decoder.parameters()),
+                              vec(model.decoder.parameters()), atol=1e-6)
+    torch.testing.assert_close(models["kept"].synth.noise_floor, model.synth.noise_floor)
+    assert models["off"].config.noise_floor is False and models["off"].synth.noise_floor is None
+    torch.testing.assert_close(models["new"].synth.noise_floor,
+                               torch.full((65,), NOISE_FLOOR_START))
+    assert all(m.config.max_harmonic_hz == 3000.0 for m in models.values())
+
+
 def test_max_minutes_stops_training_and_writes_the_model(data_dir, tmp_path):
     cfg = TrainConfig(preset="tiny", steps=1_000_000, batch_size=2, val_every=1_000_000,
                       max_minutes=0.05)
@@ -122,7 +160,8 @@ def test_max_minutes_stops_training_and_writes_the_model(data_dir, tmp_path):
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": 0}, {"lr": 0.0},
                                  {"crop_seconds": -1.0}, {"val_every": 0},
                                  {"reverb": "plate"}, {"max_minutes": 0.0}, {"ema": 1.0},
-                                 {"ema": -0.1}, {"unvoiced_shift": -1.0}])
+                                 {"ema": -0.1}, {"unvoiced_shift": -1.0},
+                                 {"max_harmonic_hz": -1.0}])
 def test_bad_training_options_are_user_errors(bad):
     with pytest.raises(fastddsp.UserError):
         TrainConfig(**bad)
@@ -213,12 +252,15 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     out = tmp_path / "m.fddsp"
     proc = subprocess.run([sys.executable, "-m", "fastddsp", "train", str(data_dir), "--preset",
                            "tiny", "-o", str(out), "--steps", "3", "--batch-size", "2",
-                           "--val-every", "2", "--unvoiced-shift", "7", "--quiet"],
+                           "--val-every", "2", "--unvoiced-shift", "7", "--max-harmonic-hz",
+                           "4000", "--noise-floor", "--quiet"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert out.is_file()
     config = json.loads((out.with_suffix(".run") / "train_config.json").read_text())
     assert config["unvoiced_shift"] == 7.0
+    assert config["max_harmonic_hz"] == 4000.0 and config["noise_floor"] is True
+    assert fastddsp.load(out).config.max_harmonic_hz == 4000.0
     # Lightning's advertisement, its internal deprecation and its note on a default are gone
     for noise in ("litlogger", "LeafSpec", "100% of the batches"):
         assert noise not in proc.stdout + proc.stderr

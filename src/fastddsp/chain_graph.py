@@ -48,6 +48,8 @@ class ChainStep(nn.Module):
         self.delay = cfg.n_noise_bands - 1
         self.seed = seed
         self.gate = model.silence_gate_db
+        self.max_harmonic_hz = float(cfg.max_harmonic_hz)
+        self.register_buffer("noise_floor", model.synth.frozen_noise_floor())
         # convs: (weight, bias, dilation, residual, right padding, delay after this layer)
         self.convs: list[tuple[torch.Tensor, torch.Tensor, int, bool, int, int]] = []
         self.gru = dec if isinstance(dec, GRUDecoder) else None
@@ -159,7 +161,7 @@ class ChainStep(nn.Module):
             new_dec = [*new_dec, f0_wait[:, n:], ld_wait[:, n:]]
             start = start - self.look
         harm, mags = gated_controls(raw, f0_hz, loudness_db, self.k, self.sr, self.gate[0],
-                                    self.gate[1])
+                                    self.gate[1], self.max_harmonic_hz, self.noise_floor)
         out, *synth_state = synth_step(f0_hz, harm, mags, start, prev_f0, prev_h, phase,
                                        noise_tail, rev_hist, rev_prev, self.reverb_weight,
                                        self.hop, self.sr, self.seed, trim=False)

@@ -3,7 +3,9 @@
 The exported graph takes ``f0_hz`` and ``loudness_db`` ``[batch, frames]`` (any batch and
 length) and returns the raw controls ``[batch, frames, 1 + harmonics + noise bands]``: the
 input scaling (loudness floored at the model's silence-gate open level, as at inference) and
-the decoder, frozen. ``DecoderGraph`` is the PyTorch module it must match (tested: ONNX
+the decoder, frozen (turning raw controls into amplitudes is ``dsp.synth.gated_controls`` with
+the model's config, ``max_harmonic_hz`` included, and its ``synth.noise_floor``).
+``DecoderGraph`` is the PyTorch module it must match (tested: ONNX
 Runtime and TorchScript within 1e-4). An int8 model's decoder is written as its stored
 quantized graph, whose input is the scaled ``x`` ``[batch, frames, 2]`` (``midi(f0)/127``,
 ``loudness_db/80 + 1``, the loudness floored the same way first). The decoder together with

@@ -86,6 +86,8 @@ class StreamEngine(nn.Module):
         self.gain_db = float(loudness_db)
         self.seed = seed
         self.gate_closed, self.gate_open = model.silence_gate_db
+        self.max_harmonic_hz = float(cfg.max_harmonic_hz)
+        self.register_buffer("noise_floor", model.synth.frozen_noise_floor())
         self._init_state(1)
 
     def _init_state(self, batch: int) -> None:
@@ -191,7 +193,7 @@ class StreamEngine(nn.Module):
         f0 = self.f0_queue[:, :m]
         harmonics, noise_mags = gated_controls(
             raw, f0, self.ld_queue[:, :m], self.n_harmonics, float(self.sample_rate),
-            self.gate_closed, self.gate_open)
+            self.gate_closed, self.gate_open, self.max_harmonic_hz, self.noise_floor)
         self.f0_queue = self.f0_queue[:, m:]
         self.ld_queue = self.ld_queue[:, m:]
         start = torch.tensor([self.decoded], dtype=torch.int64)

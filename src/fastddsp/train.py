@@ -41,7 +41,7 @@ from .features.pitch import get_tracker
 from .models.config import preset_config
 from .models.model import Model
 
-ROOM_LR_SCALE = 10.0  # learning-rate factor of the decaying reverb's parameters
+ROOM_LR_SCALE = 10.0  # learning-rate factor of the decaying reverb's and noise floor's parameters
 
 
 @dataclass
@@ -58,6 +58,8 @@ class TrainConfig:
     pitch_shifts: tuple[float, ...] = (-1.0, 0.0, 1.0)
     unvoiced_shift: float = 0.0  # semitones: random f0 of unvoiced frames (rests), per example
     reverb: str = "decay"
+    max_harmonic_hz: float | None = None  # harmonic bandwidth; None: the preset's (Nyquist)
+    noise_floor: bool | None = None  # learn a constant background noise; None: preset's (off)
     max_minutes: float | None = None
     val_every: int = 250
     checkpoint_every: int = 100
@@ -78,6 +80,8 @@ class TrainConfig:
                   (self.crop_seconds >= 0, "--crop-seconds must not be negative"),
                   (self.unvoiced_shift >= 0, "--unvoiced-shift must not be negative"),
                   (self.reverb in ("decay", "free"), "--reverb must be decay or free"),
+                  (self.max_harmonic_hz is None or self.max_harmonic_hz >= 0,
+                   "--max-harmonic-hz must not be negative (0: up to Nyquist)"),
                   (self.preset is not None or self.init is not None, "--preset is required"),
                   (0 <= self.ema < 1, "--ema must be in [0, 1)"),
                   (self.keep in ("last", "best"), "--keep must be last or best"),
@@ -140,14 +144,17 @@ class DDSPTask(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        # the room's few log-gains and log-decay times learn faster than the network weights:
-        # at the same rate they would need thousands of steps to move from their start
-        room = self.model.synth.room
-        room_ids = {id(p) for p in room.parameters()} if room is not None else set()
-        groups = [{"params": [p for p in self.model.parameters() if id(p) not in room_ids]}]
-        if room is not None:
-            groups.append({"params": list(room.parameters()),
-                           "lr": self.cfg.lr * ROOM_LR_SCALE})
+        # the room's few log-gains and log-decay times, and the noise floor's log-magnitudes,
+        # learn faster than the network weights: at the same rate they would need thousands
+        # of steps to move from their start
+        synth = self.model.synth
+        fast = list(synth.room.parameters()) if synth.room is not None else []
+        if synth.log_noise_floor is not None:
+            fast.append(synth.log_noise_floor)
+        fast_ids = {id(p) for p in fast}
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in fast_ids]}]
+        if fast:
+            groups.append({"params": fast, "lr": self.cfg.lr * ROOM_LR_SCALE})
         opt = torch.optim.Adam(groups, lr=self.cfg.lr)
         decay = self.cfg.decay_rate ** (1.0 / self.cfg.decay_steps)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=decay)
@@ -223,13 +230,18 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     assert cfg.preset is not None
     config = preset_config(cfg.preset, sr, fr) if init is None else init.config
+    shaping = {k: v for k, v in (("max_harmonic_hz", cfg.max_harmonic_hz),
+                                 ("noise_floor", cfg.noise_floor)) if v is not None}
+    config = replace(config, **shaping)
     if init is not None and (config.sample_rate, config.frame_rate) != (sr, fr):
         raise UserError(f"--init {cfg.init} runs at {config.sample_rate} Hz, "
                         f"{config.frame_rate:g} frames/s; {data_dir} was prepared at {sr} Hz, "
                         f"{fr:g} frames/s")
     model = Model(config, stats=manifest.get("stats", {}), seed=cfg.seed)
-    if init is not None:
-        model.load_state_dict(init.state_dict())
+    if init is not None:  # a noise floor switched on (or off) by this run starts afresh (or goes)
+        result = model.load_state_dict(init.state_dict(), strict=False)
+        if {*result.missing_keys, *result.unexpected_keys} - {"synth.log_noise_floor"}:
+            raise UserError(f"--init {cfg.init}: its weights do not fit the network")
     if cfg.reverb == "decay":
         model.synth.use_decaying_reverb()
     crop = max(1, round(cfg.crop_seconds * fr)) if cfg.crop_seconds else None
@@ -326,16 +338,21 @@ def _initial_model(name: str) -> Model:
 
 
 def _check_resumable(run_dir: Path, cfg: TrainConfig) -> None:
-    """A resumed run must build the same network as its checkpoint: same preset and room."""
+    """A resumed run must build the same network as its checkpoint: same preset, room and
+    synth."""
     started = run_dir / "train_config.json"
     if not started.is_file():
         return
     before = json.loads(started.read_text())
     before.setdefault("reverb", "free")  # runs from before --reverb had a free IR
-    for key in ("preset", "reverb"):
+    for key in ("preset", "reverb", "max_harmonic_hz", "noise_floor"):
         if before.get(key) != getattr(cfg, key):
-            raise UserError(f"{run_dir} was started with --{key} {before.get(key)}; resume it "
-                            f"with the same --{key}")
+            option = "--" + key.replace("_", "-")
+            value = before.get(key)
+            given = (option if value else f"--no-{option[2:]}") if isinstance(value, bool) \
+                else f"no {option}" if value is None else f"{option} {value}"
+            raise UserError(f"{run_dir} was started with {given}; resume it with the same "
+                            f"{option}")
 
 
 def read_losses(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:

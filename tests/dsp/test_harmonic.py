@@ -52,6 +52,24 @@ def test_7khz_f0_has_no_energy_above_nyquist():
     assert spec[~near].sum() / spec.sum() < 1e-8  # an alias of harmonic 2 would sit at 2 kHz
 
 
+def test_max_hz_is_the_harmonic_bandwidth():
+    n_frames = 500
+    f0 = torch.full((1, n_frames), 440.0)
+    raw_amp, raw_dist = torch.zeros(1, n_frames), torch.zeros(1, n_frames, 60)
+    full = harmonic_amplitudes(raw_amp, raw_dist, f0, SR)
+    amps = harmonic_amplitudes(raw_amp, raw_dist, f0, SR, max_hz=2000.0)
+    assert torch.count_nonzero(amps[0, 0]).item() == 4  # 440, 880, 1320, 1760 Hz
+    torch.testing.assert_close(amps.sum(-1), full.sum(-1))  # the overall amplitude is kept
+    audio, _ = harmonic_synth(f0, amps, HOP, SR)
+    spec = np.abs(np.fft.rfft(audio[0].numpy() * np.hanning(audio.shape[1]))) ** 2
+    freqs = np.fft.rfftfreq(audio.shape[1], 1 / SR)
+    assert spec[freqs > 1800].sum() / spec.sum() < 1e-8
+    assert spec[(freqs > 1750) & (freqs < 1770)].sum() / spec.sum() > 0.1
+    # 0, and anything at or above Nyquist, is Nyquist
+    for no_limit in (0.0, SR / 2, 1e5):
+        assert torch.equal(harmonic_amplitudes(raw_amp, raw_dist, f0, SR, no_limit), full)
+
+
 def test_glide_across_nyquist_never_aliases():
     # f0 rises 3.5 -> 4.5 kHz: harmonic 2 crosses 8 kHz inside frame segments.
     n_frames = 400

@@ -105,3 +105,14 @@ def test_failed_save_leaves_previous_file_intact(trained_like, tmp_path, monkeyp
         m.save(target)
     assert target.read_bytes() == path.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.fddsp"]
+
+
+def test_noise_floor_and_bandwidth_round_trip(tmp_path):
+    from tests.conftest import shaped
+
+    m = shaped("violin-tiny", 4000.0, 1e-3)
+    m2 = fastddsp.load(m.save(tmp_path / "shaped"))
+    assert m2.config.max_harmonic_hz == 4000.0 and m2.config.noise_floor is True
+    torch.testing.assert_close(m2.synth.noise_floor, torch.full((65,), 1e-3))
+    f0, ld = np.full(300, 392.0), np.linspace(-50, -10, 300)
+    assert np.array_equal(m.synthesize(f0, ld), m2.synthesize(f0, ld))

@@ -114,3 +114,28 @@ def test_the_decoder_sees_loudness_floored_at_the_training_range_at_inference():
         assert not torch.allclose(raw, model.decode(f0, quiet), atol=1e-3)
     silent = model.synthesize(f0[0].numpy(), quiet[0].numpy())
     assert np.abs(silent).max() == 0.0  # and the silence gate keeps silence silent
+
+
+def test_noise_floor_and_bandwidth_shape_the_controls_and_close_with_the_gate():
+    import torch
+
+    from fastddsp.models.config import ModelConfig
+    from tests.conftest import shaped
+
+    base, model = shaped("trumpet-cnn", 0.0, None), shaped("trumpet-cnn", 3000.0, 2e-3)
+    assert base.config.noise_floor is False and base.synth.noise_floor is None
+    f0, ld = torch.full((1, 200), 440.0), torch.full((1, 200), -30.0)
+    with torch.no_grad():
+        c, c0 = model.controls(f0, ld), base.controls(f0, ld)
+    torch.testing.assert_close(c.noise - c0.noise, torch.full_like(c.noise, 2e-3))
+    k = torch.arange(1, 61)
+    assert c.harmonics[0][:, 440 * k >= 3000].abs().max() == 0.0   # 6 harmonics below 3 kHz
+    assert torch.count_nonzero(c.harmonics[0, 100]).item() == 6
+    torch.testing.assert_close(c.harmonics.sum(-1), c0.harmonics.sum(-1))
+    # in silence the gate closes on the floor too
+    silent = model.synthesize(f0[0].numpy(), np.full(200, -100.0, np.float32))
+    assert np.abs(silent).max() == 0.0
+    rest = model.synthesize(f0[0].numpy(), np.full(200, -30.0, np.float32))
+    assert np.abs(rest).max() > 0.0
+    with pytest.raises(ValueError, match="max_harmonic_hz"):
+        ModelConfig(decoder="cnn", channels=8, causal=True, max_harmonic_hz=-1.0)

@@ -113,6 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       crop_seconds=args.crop_seconds, lr=args.lr, decay_steps=args.decay_steps,
                       pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
                       unvoiced_shift=args.unvoiced_shift,
+                      max_harmonic_hz=args.max_harmonic_hz, noise_floor=args.noise_floor,
                       reverb=args.reverb, init=args.init, max_minutes=args.max_minutes,
                       val_every=args.val_every, checkpoint_every=args.checkpoint_every,
                       seed=args.seed, ema=args.ema, keep=args.keep, patience=args.patience,
@@ -469,6 +470,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="move the f0 of unvoiced frames (rests hold the last note's f0) by a "
                         "random shift of up to this many semitones per example, so that rests "
                         "do not depend on the note before them (default 0: off)")
+    s.add_argument("--max-harmonic-hz", type=float, metavar="HZ",
+                   help="harmonic bandwidth: no harmonics above this frequency, the filtered "
+                        "noise alone plays there (default: up to Nyquist, or the --init "
+                        "model's; 0: Nyquist)")
+    s.add_argument("--noise-floor", action=argparse.BooleanOptionalAction,
+                   help="learn a constant background noise per noise band (the recording's "
+                        "room tone, heard in rests) beside the decoder's noise (default: off, "
+                        "or as the --init model)")
     s.add_argument("--reverb", choices=["decay", "free"], default="decay",
                    help="room model while training: per-band decaying noise (default) or a "
                         "free impulse response, as DDSP (with --init: free continues the "

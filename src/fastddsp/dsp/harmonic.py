@@ -25,11 +25,14 @@ def harmonic_numbers(n_harmonics: int, dtype: torch.dtype = torch.float32,
     return torch.arange(1, n_harmonics + 1, dtype=dtype, device=device)
 
 
-def audible_mask(f0_hz: torch.Tensor, n_harmonics: int, sample_rate: float) -> torch.Tensor:
-    """``[..., n_harmonics]`` boolean: harmonic k of f0 is strictly below Nyquist and f0 > 0."""
+def audible_mask(f0_hz: torch.Tensor, n_harmonics: int, sample_rate: float,
+                 max_hz: float = 0.0) -> torch.Tensor:
+    """``[..., n_harmonics]`` boolean: harmonic k of f0 is strictly below Nyquist (and below
+    ``max_hz`` when that is positive) and f0 > 0."""
     k = harmonic_numbers(n_harmonics, f0_hz.dtype, f0_hz.device)
     freqs = f0_hz.unsqueeze(-1) * k
-    return (freqs < sample_rate / 2.0) & (f0_hz.unsqueeze(-1) > 0)
+    limit = sample_rate / 2.0 if max_hz <= 0 else min(max_hz, sample_rate / 2.0)
+    return (freqs < limit) & (f0_hz.unsqueeze(-1) > 0)
 
 
 def harmonic_signs(n_harmonics: int, dtype: torch.dtype = torch.float32,
@@ -59,18 +62,20 @@ def harmonic_amplitudes(
     distribution_raw: torch.Tensor,
     f0_hz: torch.Tensor,
     sample_rate: float,
+    max_hz: float = 0.0,
 ) -> torch.Tensor:
     """Raw decoder outputs -> per-harmonic amplitudes ``[batch, frames, K]``.
 
     ``amplitude_raw`` is ``[batch, frames]`` (or ``[batch, frames, 1]``); both go through
-    ``exp_sigmoid``. Harmonics at or above Nyquist are silenced and the distribution is
-    renormalised over the audible ones, so the overall amplitude is kept.
+    ``exp_sigmoid``. Harmonics at or above Nyquist (or ``max_hz``, when positive: the
+    harmonic bandwidth, above which the noise alone plays) are silenced and the distribution
+    is renormalised over the audible ones, so the overall amplitude is kept.
     """
     if amplitude_raw.dim() == 3:
         amplitude_raw = amplitude_raw[..., 0]
     amplitude = exp_sigmoid(amplitude_raw)
     dist = exp_sigmoid(distribution_raw)
-    dist = dist * audible_mask(f0_hz, dist.shape[-1], sample_rate).to(dist.dtype)
+    dist = dist * audible_mask(f0_hz, dist.shape[-1], sample_rate, max_hz).to(dist.dtype)
     dist = dist / dist.sum(-1, keepdim=True).clamp_min(1e-12)
     return amplitude.unsqueeze(-1) * dist
 

@@ -21,6 +21,8 @@ class ModelConfig:
     reverb_seconds: float = 1.0
     preset: str = ""
     dilations: tuple[int, ...] = (1, 3, 9, 1, 3, 9)
+    max_harmonic_hz: float = 0.0  # harmonic bandwidth; 0: up to Nyquist
+    noise_floor: bool = False    # a learned constant background noise (synth.log_noise_floor)
 
     def __post_init__(self) -> None:
         problems = []
@@ -32,6 +34,8 @@ class ModelConfig:
             problems.append("n_noise_bands must be at least 2")
         if not 4000 <= self.sample_rate <= 192000:
             problems.append(f"sample_rate {self.sample_rate} is outside 4000..192000 Hz")
+        if not 0 <= self.max_harmonic_hz < 1e6:
+            problems.append("max_harmonic_hz must be 0 (Nyquist) or a positive frequency")
         if not 0 <= self.reverb_seconds <= 10:
             problems.append("reverb_seconds must be within 0..10")
         if problems:

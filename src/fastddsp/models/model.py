@@ -45,7 +45,8 @@ class Model(nn.Module):
             torch.manual_seed(seed)
             self.decoder = build_decoder(config)
             self.synth = Synth(config.sample_rate, config.hop_size, config.n_harmonics,
-                               config.reverb_seconds)
+                               config.reverb_seconds, config.n_noise_bands,
+                               config.max_harmonic_hz, config.noise_floor)
         self.stats: dict[str, Any] = dict(stats or {})
         self.eval()
 
@@ -132,7 +133,8 @@ class Model(nn.Module):
         if self.training:
             return self.synth.controls(raw, f0_hz)
         harmonics, noise = gated_controls(raw, f0_hz, loudness_db, self.config.n_harmonics,
-                                          self.sample_rate, *self.silence_gate_db)
+                                          self.sample_rate, *self.silence_gate_db,
+                                          self.synth.max_harmonic_hz, self.synth.noise_floor)
         return Controls(f0_hz, harmonics, noise)
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor,
