@@ -27,11 +27,11 @@ declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
 # the full trumpet.
 COMMON="--lr 1e-3 --decay-steps 100 --val-every 250 --checkpoint-every 250"
 declare -A ARGS=(
-  [violin-tiny]="--steps 15000 --crop-seconds 2 --reverb free --pitch-shifts=0 --keep best"
+  [violin-tiny]="--steps 8250 --crop-seconds 2 --reverb free --pitch-shifts=0 --noise-floor --keep best"
   [violin-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=0 --unvoiced-shift 12 --keep best --patience 6"
   [violin-full]="--steps 1800 --crop-seconds 1 --pitch-shifts=0 --keep best"
   [trumpet-tiny]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2 --unvoiced-shift 12 --keep best"
-  [trumpet-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2 --unvoiced-shift 12 --keep best"
+  [trumpet-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2 --unvoiced-shift 12 --max-harmonic-hz 5000 --noise-floor --keep best"
   [trumpet-full]="--steps 1600 --crop-seconds 1 --pitch-shifts=-2,-1,0,1,2 --keep best")
 insts=("$@")
 [ ${#insts[@]} -gt 0 ] || insts=(violin trumpet)

@@ -267,6 +267,18 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     assert f"wrote {out}" in proc.stdout + proc.stderr
 
 
+def test_resuming_a_finished_run_writes_the_model_again(data_dir, tmp_path, capsys):
+    from fastddsp.cli.main import run
+    args = ["train", str(data_dir), "-o", str(tmp_path / "m.fddsp"), "--steps", "2",
+            "--batch-size", "2", "--val-every", "2", "--checkpoint-every", "2", "--quiet"]
+    assert run(args) == 0
+    assert "steps 0->2 in" in capsys.readouterr().out
+    (tmp_path / "m.fddsp").unlink()
+    assert run([*args, "--resume"]) == 0
+    assert "steps 2->2 (nothing left to train)" in capsys.readouterr().out
+    assert fastddsp.load(tmp_path / "m.fddsp").stats["training"]["steps"] == 2
+
+
 @pytest.fixture(scope="module")
 def noise_finetune(data_dir, tmp_path_factory):
     """A model of the synthetic instrument and a data folder that fine-tunes it on noise: the

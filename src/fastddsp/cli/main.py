@@ -125,8 +125,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     val = f", validation loss {r.final_val_loss:.3f}" if r.final_val_loss is not None else ""
     if r.kept_step is not None:
         val += f" (the weights of step {r.kept_step}, the best validated)"
-    print(f"wrote {r.model_path}: steps {r.first_step}->{r.last_step} in {r.seconds:.0f} s "
-          f"({r.seconds_per_step:.3f} s/step){val}; logs and checkpoints in {r.run_dir}")
+    speed = (f" in {r.seconds:.0f} s ({r.seconds_per_step:.3f} s/step)"
+             if r.last_step > r.first_step else " (nothing left to train)")
+    print(f"wrote {r.model_path}: steps {r.first_step}->{r.last_step}{speed}{val}; logs and "
+          f"checkpoints in {r.run_dir}")
     return 0
 
 
