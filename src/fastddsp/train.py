@@ -351,8 +351,7 @@ def _check_resumable(run_dir: Path, cfg: TrainConfig) -> None:
             value = before.get(key)
             given = (option if value else f"--no-{option[2:]}") if isinstance(value, bool) \
                 else f"no {option}" if value is None else f"{option} {value}"
-            raise UserError(f"{run_dir} was started with {given}; resume it with the same "
-                            f"{option}")
+            raise UserError(f"{run_dir} was started with {given}; resume it the same way")
 
 
 def read_losses(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
