@@ -20,19 +20,20 @@ declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
 # ("decay", the default) won for trumpet and the cnn and full violin, a free impulse response for
 # the tiny violin; shifts of up to two semitones helped every trumpet model, while the violin
 # models were best with none (the held-out violin notes lie inside the training range); every
-# recipe keeps its best validated weights (violin full: step 1,750 of 1,800; violin cnn: 2,000,
-# the run stops at 3,500; violin tiny: 7,750 of 8,250; trumpet full: 500 of 1,600; trumpet
-# tiny: 5,250 of 6,000; trumpet cnn: 4,250 of 6,000). Random f0 in unvoiced frames
+# recipe keeps its best validated weights (violin full: step 1,750 of 1,800; violin cnn: 1,000,
+# the run stops at 2,500; violin tiny: 7,750 of 8,250; trumpet full: 500 of 1,600; trumpet
+# tiny: 5,250 of 6,000; trumpet cnn: its last, 3,500). Random f0 in unvoiced frames
 # (--unvoiced-shift) helped the tiny and cnn trumpet and the violin cnn, not the full trumpet;
-# a learned noise floor (--noise-floor) helped the tiny violin and, with a 5 kHz harmonic
-# bandwidth (--max-harmonic-hz), the trumpet cnn, not the other models tried.
+# a learned noise floor (--noise-floor) helped the tiny and cnn violin and the trumpet cnn
+# (more than together with a 5 kHz harmonic bandwidth, --max-harmonic-hz), not the other
+# models tried.
 COMMON="--lr 1e-3 --decay-steps 100 --val-every 250 --checkpoint-every 250"
 declare -A ARGS=(
   [violin-tiny]="--steps 8250 --crop-seconds 2 --reverb free --pitch-shifts=0 --noise-floor --keep best"
-  [violin-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=0 --unvoiced-shift 12 --keep best --patience 6"
+  [violin-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=0 --unvoiced-shift 12 --noise-floor --keep best --patience 6"
   [violin-full]="--steps 1800 --crop-seconds 1 --pitch-shifts=0 --keep best"
   [trumpet-tiny]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2 --unvoiced-shift 12 --keep best"
-  [trumpet-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2 --unvoiced-shift 12 --max-harmonic-hz 5000 --noise-floor --keep best"
+  [trumpet-cnn]="--steps 3500 --crop-seconds 2 --pitch-shifts=-2,-1,0,1,2 --unvoiced-shift 12 --noise-floor --keep best --patience 6"
   [trumpet-full]="--steps 1600 --crop-seconds 1 --pitch-shifts=-2,-1,0,1,2 --keep best")
 insts=("$@")
 [ ${#insts[@]} -gt 0 ] || insts=(violin trumpet)
