@@ -87,6 +87,21 @@ def test_logs_of_a_resumed_run_keep_their_history(data_dir, tmp_path):
     assert min(steps) < 20 <= max(steps) and max(steps) >= 29
 
 
+def test_a_moved_run_folder_resumes_with_its_best_weights(data_dir, tmp_path):
+    cfg = TrainConfig(steps=20, batch_size=2, checkpoint_every=5, val_every=10, keep="best")
+    train(data_dir, tmp_path / "a" / "m", cfg, progress=False)
+    shutil.move(tmp_path / "a", tmp_path / "b")  # e.g. copied back from a GPU machine
+    cfg.steps = 25  # no validation after the move: the best stays one from before it
+    r = train(data_dir, tmp_path / "b" / "m", cfg, resume=True, progress=False)
+    ckpts = r.run_dir / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert torch.load(ckpts / "last.ckpt", map_location="cpu",
+                      weights_only=False)["global_step"] == 25
+    vals = read_losses(r.run_dir)["val_loss"]
+    best_step, best_val = min(vals, key=lambda sv: sv[1])
+    assert r.kept_step == best_step + 1 and r.final_val_loss == pytest.approx(best_val)
+
+
 def test_the_room_trains_and_is_baked_into_the_model_file(data_dir, tmp_path):
     from fastddsp.dsp.reverb import initial_impulse_response
     start = initial_impulse_response(16000, 16000)

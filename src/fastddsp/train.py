@@ -103,6 +103,44 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
+class RunCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose state, on resume, matches the files in the run folder.
+
+    Two of Lightning's habits would otherwise let a resumed run overwrite best.ckpt with worse
+    weights. Its state is keyed to the absolute folder it was written in and dropped when the
+    folder moved (renamed, copied off a GPU machine); paths are rebased instead. And last.ckpt
+    is written before the validation of the same step, so the score it remembers can be older
+    than best.ckpt; the best file's own record, written with it, wins."""
+
+    @property
+    def state_key(self) -> str:  # ModelCheckpoint's, so runs from before this class resume
+        return super().state_key.replace(type(self).__qualname__, "ModelCheckpoint", 1)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = self._rebased(state_dict)
+        if self.monitor and state_dict.get("best_model_path"):
+            best_file = Path(state_dict["best_model_path"])
+            if best_file.is_file():
+                saved = torch.load(best_file, map_location="cpu", weights_only=False, mmap=True)
+                own = saved.get("callbacks", {}).get(self.state_key)
+                if own and own.get("best_model_score") is not None:
+                    state_dict = {**state_dict, **{k: v for k, v in self._rebased(own).items()
+                                                   if k != "last_model_path"}}
+        super().load_state_dict(state_dict)
+
+    def _rebased(self, state: dict[str, Any]) -> dict[str, Any]:
+        old, new = state.get("dirpath"), self.dirpath
+        if not old or not new or old == new:
+            return state
+
+        def rebase(path: Any) -> Any:
+            return str(Path(new) / Path(path).name) if path else path
+        return {**state, "dirpath": new,
+                **{k: rebase(state.get(k)) for k in
+                   ("best_model_path", "kth_best_model_path", "last_model_path")},
+                "best_k_models": {rebase(k): v for k, v in state.get("best_k_models", {}).items()}}
+
+
 class DDSPTask(L.LightningModule):
     def __init__(self, model: Model, cfg: TrainConfig, audio_dir: Path | None = None):
         super().__init__()
@@ -260,13 +298,14 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     audio_dir.mkdir(parents=True, exist_ok=True)
     task = DDSPTask(model, cfg, audio_dir)
     recorder = _StepRecorder()
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
-                                 every_n_train_steps=cfg.checkpoint_every)
+    checkpoint = RunCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                               every_n_train_steps=cfg.checkpoint_every,
+                               enable_version_counter=False)
     # early stopping without stopping: the weights of the lowest validation loss so far, kept in
     # checkpoints/best.ckpt (its state_dict is the moving average when that is on)
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
-                           save_top_k=1, enable_version_counter=False,
-                           auto_insert_metric_name=False) if cfg.keep == "best" else None
+    best = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
+                         save_top_k=1, enable_version_counter=False,
+                         auto_insert_metric_name=False) if cfg.keep == "best" else None
     stopping = [EarlyStopping("val_loss", patience=cfg.patience, mode="min",
                               check_on_train_epoch_end=False)] if cfg.patience else []
     epoch_steps = len(loaders["train_dataloaders"])
