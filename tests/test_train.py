@@ -175,7 +175,7 @@ def test_max_minutes_stops_training_and_writes_the_model(data_dir, tmp_path):
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": 0}, {"lr": 0.0},
                                  {"crop_seconds": -1.0}, {"val_every": 0},
                                  {"reverb": "plate"}, {"max_minutes": 0.0}, {"ema": 1.0},
-                                 {"ema": -0.1}, {"unvoiced_shift": -1.0},
+                                 {"ema": -0.1}, {"unvoiced_shift": -1.0}, {"gain_db": -1.0},
                                  {"max_harmonic_hz": -1.0}])
 def test_bad_training_options_are_user_errors(bad):
     with pytest.raises(fastddsp.UserError):
@@ -267,13 +267,13 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     out = tmp_path / "m.fddsp"
     proc = subprocess.run([sys.executable, "-m", "fastddsp", "train", str(data_dir), "--preset",
                            "tiny", "-o", str(out), "--steps", "3", "--batch-size", "2",
-                           "--val-every", "2", "--unvoiced-shift", "7", "--max-harmonic-hz",
+                           "--val-every", "2", "--unvoiced-shift", "7", "--gain-db", "9", "--max-harmonic-hz",
                            "4000", "--noise-floor", "--quiet"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert out.is_file()
     config = json.loads((out.with_suffix(".run") / "train_config.json").read_text())
-    assert config["unvoiced_shift"] == 7.0
+    assert config["unvoiced_shift"] == 7.0 and config["gain_db"] == 9.0
     assert config["max_harmonic_hz"] == 4000.0 and config["noise_floor"] is True
     assert fastddsp.load(out).config.max_harmonic_hz == 4000.0
     # Lightning's advertisement, its internal deprecation and its note on a default are gone

@@ -54,7 +54,7 @@ class TrainConfig:
     decay_rate: float = 0.98
     decay_steps: int = 10000
     grad_clip: float = 3.0
-    gain_db: float = 6.0
+    gain_db: float = 6.0  # random gain of each example, up to this many dB either way
     pitch_shifts: tuple[float, ...] = (-1.0, 0.0, 1.0)
     unvoiced_shift: float = 0.0  # semitones: random f0 of unvoiced frames (rests), per example
     reverb: str = "decay"
@@ -79,6 +79,7 @@ class TrainConfig:
                   (self.decay_steps >= 1, "--decay-steps must be at least 1"),
                   (self.crop_seconds >= 0, "--crop-seconds must not be negative"),
                   (self.unvoiced_shift >= 0, "--unvoiced-shift must not be negative"),
+                  (0 <= self.gain_db <= 40, "--gain-db must be between 0 and 40"),
                   (self.reverb in ("decay", "free"), "--reverb must be decay or free"),
                   (self.max_harmonic_hz is None or self.max_harmonic_hz >= 0,
                    "--max-harmonic-hz must not be negative (0: up to Nyquist)"),

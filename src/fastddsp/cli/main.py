@@ -112,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(preset=preset, steps=args.steps, batch_size=args.batch_size,
                       crop_seconds=args.crop_seconds, lr=args.lr, decay_steps=args.decay_steps,
                       pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
-                      unvoiced_shift=args.unvoiced_shift,
+                      unvoiced_shift=args.unvoiced_shift, gain_db=args.gain_db,
                       max_harmonic_hz=args.max_harmonic_hz, noise_floor=args.noise_floor,
                       reverb=args.reverb, init=args.init, max_minutes=args.max_minutes,
                       val_every=args.val_every, checkpoint_every=args.checkpoint_every,
@@ -468,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate x0.98 every this many steps (default 10000, as DDSP)")
     s.add_argument("--pitch-shifts", default="-1,0,1",
                    help="semitone shifts of the training audio, comma-separated (default -1,0,1)")
+    s.add_argument("--gain-db", type=float, default=6.0, metavar="DB",
+                   help="random gain of each training example, up to this many dB either way, "
+                        "its loudness moved to match (default 6; 0: off)")
     s.add_argument("--unvoiced-shift", type=float, default=0.0, metavar="SEMITONES",
                    help="move the f0 of unvoiced frames (rests hold the last note's f0) by a "
                         "random shift of up to this many semitones per example, so that rests "
