@@ -84,7 +84,27 @@ def _seconds_per_step(run_dir: Path) -> list[float]:
     return out
 
 
+def _segment_estimate(run_dir: Path) -> float | None:
+    """Training seconds of a run resumed at least once: the steps of each segment times its
+    median seconds per step (validation not counted); None for a run of one segment."""
+    import csv
+    segments = sorted((run_dir / "logs").glob("version_*/metrics.csv"))
+    if len(segments) < 2:
+        return None
+    total = 0.0
+    for path in segments:
+        with open(path) as f:
+            rows = [(int(r["step"]), float(r["seconds_per_step"])) for r in csv.DictReader(f)
+                    if r.get("seconds_per_step")]
+        if rows:
+            steps = [s for s, _ in rows]
+            total += (max(steps) - min(steps) + 1) * statistics.median(v for _, v in rows)
+    return total
+
+
 def _wall(run_dir: Path, model_file: Path, train: dict) -> str:
+    if (seconds := _segment_estimate(run_dir)) is not None:
+        return f"≈{seconds / 60:.0f} min"
     if "wall_seconds_last_segment" in train:
         return f"{train['wall_seconds_last_segment'] / 60:.0f} min"
     cfg = run_dir / "train_config.json"  # written when the run started

@@ -87,6 +87,14 @@ def test_logs_of_a_resumed_run_keep_their_history(data_dir, tmp_path):
     assert min(steps) < 20 <= max(steps) and max(steps) >= 29
 
 
+def test_a_longer_resume_continues_where_the_run_ended(data_dir, tmp_path):
+    cfg = TrainConfig(steps=7, batch_size=2, checkpoint_every=5, val_every=1000)
+    train(data_dir, tmp_path / "m", cfg, progress=False)  # ends between two checkpoints
+    cfg.steps = 9
+    r = train(data_dir, tmp_path / "m", cfg, resume=True, progress=False)
+    assert (r.first_step, r.last_step) == (7, 9)
+
+
 def test_a_moved_run_folder_resumes_with_its_best_weights(data_dir, tmp_path):
     cfg = TrainConfig(steps=20, batch_size=2, checkpoint_every=5, val_every=10, keep="best")
     train(data_dir, tmp_path / "a" / "m", cfg, progress=False)
@@ -267,8 +275,8 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     out = tmp_path / "m.fddsp"
     proc = subprocess.run([sys.executable, "-m", "fastddsp", "train", str(data_dir), "--preset",
                            "tiny", "-o", str(out), "--steps", "3", "--batch-size", "2",
-                           "--val-every", "2", "--unvoiced-shift", "7", "--gain-db", "9", "--max-harmonic-hz",
-                           "4000", "--noise-floor", "--quiet"],
+                           "--val-every", "2", "--unvoiced-shift", "7", "--gain-db", "9",
+                           "--max-harmonic-hz", "4000", "--noise-floor", "--quiet"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert out.is_file()

@@ -336,6 +336,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     t0 = time.perf_counter()
     trainer.fit(task, ckpt_path=str(last) if resume else None, **loaders)
     seconds = time.perf_counter() - t0
+    if trainer.global_step % cfg.checkpoint_every:  # the last steps, so a longer --resume
+        trainer.save_checkpoint(last)                # continues from where this run ended
     val = trainer.callback_metrics.get("val_loss")
     kept_step = None
     if best is not None and best.best_model_path:
