@@ -17,7 +17,7 @@ declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
 # runs at a time, one thread each: tiny about 0.25 s per step, cnn 0.3 s, full 0.85 s). The
 # recipes were chosen among a few candidates on the held-out clips (see the README): the room
 # model ("decay", the default) won everywhere but the tiny violin (a free impulse response);
-# shifts of up to two semitones helped the trumpet models (three down for tiny and cnn), while
+# shifts of up to two semitones helped the trumpet models (four down for tiny and cnn), while
 # the violin models were best with none (the held-out violin notes lie inside the training
 # range); every recipe keeps its best validated weights. Random f0 in unvoiced frames
 # (--unvoiced-shift) helped the tiny and cnn trumpet and the violin cnn, not the full trumpet; a
@@ -33,8 +33,8 @@ declare -A ARGS=(
   [violin-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=0 --unvoiced-shift 12 --noise-floor --keep best --patience 6"
   [trumpet-full]="--steps 1600 --crop-seconds 1 --pitch-shifts=-2,-1,0,1,2 --keep best"
   [violin-full]="--init runs/models/trumpet-full.fddsp --steps 2500 --crop-seconds 1 --pitch-shifts=0 --keep best"
-  [trumpet-tiny]="--init runs/models/violin-tiny.fddsp --no-noise-floor --steps 6000 --crop-seconds 2 --pitch-shifts=-3,-2,-1,0,1,2 --unvoiced-shift 12 --keep best"
-  [trumpet-cnn]="--init runs/models/violin-cnn.fddsp --steps 3500 --crop-seconds 2 --pitch-shifts=-3,-2,-1,0,1,2 --unvoiced-shift 12 --noise-floor --keep best --patience 6")
+  [trumpet-tiny]="--init runs/models/violin-tiny.fddsp --no-noise-floor --steps 6000 --crop-seconds 2 --pitch-shifts=-4,-3,-2,-1,0,1,2 --unvoiced-shift 12 --keep best"
+  [trumpet-cnn]="--init runs/models/violin-cnn.fddsp --steps 3500 --crop-seconds 2 --pitch-shifts=-4,-3,-2,-1,0,1,2 --unvoiced-shift 12 --noise-floor --keep best --patience 6")
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=("${ORDER[@]}")
 for name in "${models[@]}"; do
