@@ -52,9 +52,10 @@ def main() -> None:
                 thesis.append(score_pair(audio, c.audio, model.sample_rate, c.name,
                                          pitch=args.pitch).spectral_distance)
         run_dir = runs / "models" / f"{name.replace('-q', '')}.run"
-        steps_per = _seconds_per_step(run_dir)
+        segments = _step_times(run_dir)
+        steps_per = [v for rows in segments for _, v in rows]
         train = model.stats.get("training", {})
-        wall = _wall(run_dir, runs / "models" / f"{name}.fddsp", train)
+        wall = _wall(run_dir, runs / "models" / f"{name}.fddsp", train, segments)
         cfg_file = run_dir / "train_config.json"
         cfg = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
         m = rep.mean()
@@ -74,36 +75,29 @@ def _steps(train: dict) -> str:
     return str(steps) if kept in (None, steps) else f"{steps} (kept {kept})"
 
 
-def _seconds_per_step(run_dir: Path) -> list[float]:
+def _step_times(run_dir: Path) -> list[list[tuple[int, float]]]:
+    """(step, seconds per step) rows of each segment of a run (one per start or resume)."""
     import csv
     out = []
     for path in sorted((run_dir / "logs").glob("version_*/metrics.csv")):
         with open(path) as f:
-            out += [float(r["seconds_per_step"]) for r in csv.DictReader(f)
-                    if r.get("seconds_per_step")]
+            out.append([(int(r["step"]), float(r["seconds_per_step"]))
+                        for r in csv.DictReader(f) if r.get("seconds_per_step")])
     return out
 
 
-def _segment_estimate(run_dir: Path) -> float | None:
+def _segment_estimate(segments: list[list[tuple[int, float]]]) -> float | None:
     """Training seconds of a run resumed at least once: the steps of each segment times its
     median seconds per step (validation not counted); None for a run of one segment."""
-    import csv
-    segments = sorted((run_dir / "logs").glob("version_*/metrics.csv"))
     if len(segments) < 2:
         return None
-    total = 0.0
-    for path in segments:
-        with open(path) as f:
-            rows = [(int(r["step"]), float(r["seconds_per_step"])) for r in csv.DictReader(f)
-                    if r.get("seconds_per_step")]
-        if rows:
-            steps = [s for s, _ in rows]
-            total += (max(steps) - min(steps) + 1) * statistics.median(v for _, v in rows)
-    return total
+    return sum((max(s for s, _ in rows) - min(s for s, _ in rows) + 1)
+               * statistics.median(v for _, v in rows) for rows in segments if rows)
 
 
-def _wall(run_dir: Path, model_file: Path, train: dict) -> str:
-    if (seconds := _segment_estimate(run_dir)) is not None:
+def _wall(run_dir: Path, model_file: Path, train: dict,
+          segments: list[list[tuple[int, float]]]) -> str:
+    if (seconds := _segment_estimate(segments)) is not None:
         return f"≈{seconds / 60:.0f} min"
     if "wall_seconds_last_segment" in train:
         return f"{train['wall_seconds_last_segment'] / 60:.0f} min"
