@@ -184,7 +184,8 @@ def test_max_minutes_stops_training_and_writes_the_model(data_dir, tmp_path):
                                  {"crop_seconds": -1.0}, {"val_every": 0},
                                  {"reverb": "plate"}, {"max_minutes": 0.0}, {"ema": 1.0},
                                  {"ema": -0.1}, {"unvoiced_shift": -1.0}, {"gain_db": -1.0},
-                                 {"max_harmonic_hz": -1.0}])
+                                 {"max_harmonic_hz": -1.0}, {"weight_decay": -0.1},
+                                 {"lr": 0.1, "weight_decay": 10.0}])
 def test_bad_training_options_are_user_errors(bad):
     with pytest.raises(fastddsp.UserError):
         TrainConfig(**bad)
@@ -260,6 +261,26 @@ def test_the_model_file_holds_the_moving_average_of_the_weights(data_dir, tmp_pa
                           ckpt["state_dict"]["model.decoder." + name])
 
 
+def test_weight_decay_shrinks_the_network_and_spares_the_room(data_dir, tmp_path):
+    def trained(weight_decay: float, name: str):
+        cfg = TrainConfig(preset="tiny", steps=10, batch_size=2, lr=3e-3, val_every=1000,
+                          checkpoint_every=10, ema=0.0, weight_decay=weight_decay)
+        r = train(data_dir, tmp_path / name, cfg, progress=False)
+        return torch.load(r.run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
+                          weights_only=False)
+
+    def decoder_norm(ckpt) -> float:  # of its convolution and linear weights
+        return float(torch.cat([v.flatten() for k, v in ckpt["state_dict"].items()
+                                if k.startswith("model.decoder.") and v.ndim >= 2]).norm())
+
+    plain, decayed = trained(0.0, "plain"), trained(20.0, "decayed")
+    # each step multiplies the weights by 1 - lr x 20 = 0.94: 10 steps leave about 0.54 of them
+    assert decoder_norm(decayed) < 0.75 * decoder_norm(plain)
+    # the room's log decay times (from log 0.25 s = -1.39) are not pulled to 0: decayed at the
+    # room's rate (x(1 - 0.03 x 20) a step), 10 steps would leave 0.0001 of them
+    assert (decayed["state_dict"]["model.synth.room.log_rt60"] < -0.8).all()
+
+
 def test_cli_init_errors_are_one_line(data_dir, tmp_path, capsys):
     from fastddsp.cli.main import run
     out = tmp_path / "ft.fddsp"
@@ -276,12 +297,14 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "fastddsp", "train", str(data_dir), "--preset",
                            "tiny", "-o", str(out), "--steps", "3", "--batch-size", "2",
                            "--val-every", "2", "--unvoiced-shift", "7", "--gain-db", "9",
+                           "--weight-decay", "0.5",
                            "--max-harmonic-hz", "4000", "--noise-floor", "--quiet"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert out.is_file()
     config = json.loads((out.with_suffix(".run") / "train_config.json").read_text())
     assert config["unvoiced_shift"] == 7.0 and config["gain_db"] == 9.0
+    assert config["weight_decay"] == 0.5
     assert config["max_harmonic_hz"] == 4000.0 and config["noise_floor"] is True
     assert fastddsp.load(out).config.max_harmonic_hz == 4000.0
     # Lightning's advertisement, its internal deprecation and its note on a default are gone

@@ -54,6 +54,7 @@ class TrainConfig:
     decay_rate: float = 0.98
     decay_steps: int = 10000
     grad_clip: float = 3.0
+    weight_decay: float = 0.0  # decoupled (AdamW) decay of the decoder's weights; 0: off
     gain_db: float = 6.0  # random gain of each example, up to this many dB either way
     pitch_shifts: tuple[float, ...] = (-1.0, 0.0, 1.0)
     unvoiced_shift: float = 0.0  # semitones: random f0 of unvoiced frames (rests), per example
@@ -80,6 +81,8 @@ class TrainConfig:
                   (self.crop_seconds >= 0, "--crop-seconds must not be negative"),
                   (self.unvoiced_shift >= 0, "--unvoiced-shift must not be negative"),
                   (0 <= self.gain_db <= 40, "--gain-db must be between 0 and 40"),
+                  (self.weight_decay >= 0 and self.lr * self.weight_decay < 1,
+                   "--weight-decay must be at least 0 and less than 1/--lr"),
                   (self.reverb in ("decay", "free"), "--reverb must be decay or free"),
                   (self.max_harmonic_hz is None or self.max_harmonic_hz >= 0,
                    "--max-harmonic-hz must not be negative (0: up to Nyquist)"),
@@ -166,6 +169,15 @@ class DDSPTask(L.LightningModule):
 
     def on_train_batch_start(self, batch, batch_idx):
         self._t0 = time.perf_counter()
+
+    def on_before_optimizer_step(self, optimizer):
+        # decoupled weight decay (as AdamW) of the decoder alone: the room, reverb and noise
+        # floor are not pulled to 0, and the optimizer's state is plain Adam's either way
+        if self.cfg.weight_decay:
+            shrink = 1.0 - optimizer.param_groups[0]["lr"] * self.cfg.weight_decay
+            with torch.no_grad():
+                for p in self.model.decoder.parameters():
+                    p.mul_(shrink)
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self._t0 is not None:

@@ -111,6 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     preset = args.preset or (None if args.init else "tiny")
     cfg = TrainConfig(preset=preset, steps=args.steps, batch_size=args.batch_size,
                       crop_seconds=args.crop_seconds, lr=args.lr, decay_steps=args.decay_steps,
+                      weight_decay=args.weight_decay,
                       pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
                       unvoiced_shift=args.unvoiced_shift, gain_db=args.gain_db,
                       max_harmonic_hz=args.max_harmonic_hz, noise_floor=args.noise_floor,
@@ -466,6 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=3e-4)
     s.add_argument("--decay-steps", type=int, default=10000,
                    help="learning rate x0.98 every this many steps (default 10000, as DDSP)")
+    s.add_argument("--weight-decay", type=float, default=0.0, metavar="W",
+                   help="decoupled weight decay of the network (AdamW; each step shrinks the "
+                        "weights by lr x W), against overfitting a few minutes of audio "
+                        "(default 0: off)")
     s.add_argument("--pitch-shifts", default="-1,0,1",
                    help="semitone shifts of the training audio, comma-separated (default -1,0,1)")
     s.add_argument("--gain-db", type=float, default=6.0, metavar="DB",
