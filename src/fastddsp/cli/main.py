@@ -468,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--decay-steps", type=int, default=10000,
                    help="learning rate x0.98 every this many steps (default 10000, as DDSP)")
     s.add_argument("--weight-decay", type=float, default=0.0, metavar="W",
-                   help="decoupled weight decay of the network (AdamW; each step shrinks the "
+                   help="decoupled weight decay of the decoder (as AdamW: each step shrinks its "
                         "weights by lr x W), against overfitting a few minutes of audio "
                         "(default 0: off)")
     s.add_argument("--pitch-shifts", default="-1,0,1",
