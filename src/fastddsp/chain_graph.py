@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
-from .dsp.core import decoder_inputs
+from .dsp.core import SILENCE_DB, decoder_inputs
 from .dsp.stream_synth import initial_synth_state, reverb_partitions, synth_step
 from .dsp.synth import gated_controls
 from .errors import UserError
@@ -80,7 +80,7 @@ class ChainStep(nn.Module):
             dec += [torch.zeros(batch, w.shape[0], right)
                     for w, _, _, residual, right, _ in self.convs if residual and right]
             if self.look:  # f0 and loudness wait for the decoder's lookahead
-                dec += [torch.zeros(batch, self.look), torch.full((batch, self.look), -80.0)]
+                dec += [torch.zeros(batch, self.look), torch.full((batch, self.look), SILENCE_DB)]
         return dec + initial_synth_state(batch, self.k, self.hop, self.delay, self.n_parts)
 
     @property

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_path, write_text_atomic
+from .dsp.core import SILENCE_DB
 from .errors import UserError
 from .features import extract_features
 from .features.loudness import loudness_db
@@ -88,9 +89,9 @@ def compute_stats(clips: list[dict[str, np.ndarray]], threshold: float) -> dict[
     f0 = np.concatenate([c["f0_hz"] for c in clips])
     ld = np.concatenate([c["loudness_db"] for c in clips])
     conf = np.concatenate([c["confidence"] for c in clips])
-    voiced = (conf >= threshold) & (ld > -80.0)
+    voiced = (conf >= threshold) & (ld > SILENCE_DB)
     if not voiced.any():
-        voiced = ld > -80.0
+        voiced = ld > SILENCE_DB
     if not voiced.any():
         return {}
     midi = 12 * np.log2(np.maximum(f0[voiced], 1e-3) / 440.0) + 69
@@ -302,12 +303,12 @@ class ExampleDataset(torch.utils.data.Dataset):
         pad = length - f0.size
         if pad > 0:  # a clip shorter than one example: pad with silence, pitch held
             f0 = np.pad(f0, (0, pad), mode="edge")
-            ld = np.pad(ld, (0, pad), constant_values=-80.0)
+            ld = np.pad(ld, (0, pad), constant_values=SILENCE_DB)
             audio = np.pad(audio, (0, length * self.hop - audio.size))
         if self.gain_db:
             g = float(self.rng.uniform(-self.gain_db, self.gain_db))
             audio = audio * 10 ** (g / 20)
-            ld = np.where(ld <= -80.0, -80.0, np.maximum(ld + g, -80.0))
+            ld = np.where(ld <= SILENCE_DB, SILENCE_DB, np.maximum(ld + g, SILENCE_DB))
         return {"f0_hz": torch.from_numpy(np.ascontiguousarray(f0, dtype=np.float32)),
                 "loudness_db": torch.from_numpy(np.ascontiguousarray(ld, dtype=np.float32)),
                 "audio": torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),

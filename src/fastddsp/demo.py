@@ -13,6 +13,7 @@ import numpy as np
 import scipy.signal
 
 from .atomic import write_text_atomic
+from .dsp.core import SILENCE_DB
 from .features import extract_features
 from .features.frames import Features
 from .io import write_audio
@@ -37,7 +38,7 @@ def demo_voice(sample_rate: int = SR) -> np.ndarray:
     t = np.arange(int(feats.n_frames * hop)) / sample_rate
     f0 = np.interp(t, feats.times, feats.f0_hz)
     gain = np.interp(t, feats.times, 10 ** ((feats.loudness_db + 20) / 20) * (
-        feats.loudness_db > -80))
+        feats.loudness_db > SILENCE_DB))
     phase = 2 * np.pi * np.cumsum(f0) / sample_rate
     x = sum(np.sin(k * phase) / k * (k * f0 < sample_rate / 2) for k in range(1, 60))
     for fc, bw in ((700.0, 110.0), (1220.0, 120.0), (2600.0, 200.0)):

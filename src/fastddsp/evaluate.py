@@ -22,6 +22,7 @@ import torch
 
 from .atomic import write_text_atomic
 from .data import AUDIO_SUFFIXES, MANIFEST, Clip, find_audio, load_clips
+from .dsp.core import SILENCE_DB
 from .dsp.spectral import multiscale_spectral_distance
 from .errors import UserError
 from .features import extract_features
@@ -89,7 +90,7 @@ def score_pair(output: np.ndarray, reference: np.ndarray, sample_rate: int, name
     f_ref = extract_features(ref, sample_rate, pitch, frame_rate, loudness_rate=sample_rate)
     ld_ref = f_ref.loudness_db
     ld_out = loudness_db(out, sample_rate, frame_rate)[: ld_ref.size]
-    audible = ld_ref > -80.0
+    audible = ld_ref > SILENCE_DB
     ld_l1 = float(np.abs(ld_out - ld_ref)[audible].mean()) if audible.any() else float("nan")
     centres = np.round(np.arange(ld_ref.size) * PITCH_RATE / frame_rate).astype(np.int64)
     f0_out, _ = tracker.run(resample(out, sample_rate, PITCH_RATE), centres)

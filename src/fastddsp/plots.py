@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.signal
 
+from .dsp.core import SILENCE_DB
 from .features.frames import Features
 
 COLOURS = ("#222222", "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
@@ -76,7 +77,7 @@ def features_png(curves: Sequence[Curve], width_px: int = 360, height_px: int = 
     for i, c in enumerate(curves):
         colour = c.colour or COLOURS[i % len(COLOURS)]
         f = c.features
-        voiced = (f.confidence >= c.voicing_threshold) & (f.loudness_db > -80.0)
+        voiced = (f.confidence >= c.voicing_threshold) & (f.loudness_db > SILENCE_DB)
         ax_f0.plot(f.times, np.where(voiced, f.f0_hz, np.nan), color=colour, lw=0.9,
                    label=c.label)
         ax_ld.plot(f.times, f.loudness_db, color=colour, lw=0.9)

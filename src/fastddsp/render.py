@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dsp.core import SILENCE_DB
 from .errors import UserError
 from .models.chunked import render_chunks
 from .models.model import Model
@@ -36,8 +37,8 @@ def score_loudness(loudness_db: np.ndarray, model: Model) -> np.ndarray:
     if not q:
         return loudness_db
     top = float(np.interp(FULL_VELOCITY_QUANTILE, np.linspace(0.0, 1.0, len(q)), q))
-    shifted = np.where(loudness_db > -80.0, loudness_db + (top + 20.0), -80.0)
-    return np.maximum(shifted, -80.0).astype(np.float32)
+    shifted = np.where(loudness_db > SILENCE_DB, loudness_db + (top + 20.0), SILENCE_DB)
+    return np.maximum(shifted, SILENCE_DB).astype(np.float32)
 
 
 def render_notes(notes: list[Note], model: Model, seed: int = 0) -> np.ndarray:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dsp.core import SILENCE_DB
 from .features.frames import Features
 
 
@@ -63,8 +64,8 @@ def notes_to_features(notes: tuple[Note, ...] | list[Note], frame_rate: float,
     midi = np.convolve(np.pad(midi, (k, k), mode="edge"), np.ones(2 * k + 1) / (2 * k + 1),
                        mode="valid")
     f0 = 440.0 * 2 ** ((midi - 69) / 12)
-    loudness = np.where(gain > 1e-4, 20 * np.log10(np.maximum(gain, 1e-4)) - 20, -80.0)
-    loudness = np.maximum(loudness, -80.0)
+    loudness = np.where(gain > 1e-4, 20 * np.log10(np.maximum(gain, 1e-4)) - 20, SILENCE_DB)
+    loudness = np.maximum(loudness, SILENCE_DB)
     return Features(f0.astype(np.float32), loudness.astype(np.float32),
                     (gain > 0).astype(np.float32), frame_rate)
 

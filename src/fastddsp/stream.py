@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dsp.core import decoder_inputs
+from .dsp.core import SILENCE_DB, decoder_inputs
 from .dsp.stream_synth import initial_synth_state, reverb_partitions, synth_step
 from .dsp.synth import gated_controls
 from .errors import UserError
@@ -82,6 +82,7 @@ class StreamEngine(nn.Module):
         self.margin, self.silence_db = STREAM_YIN.margin, STREAM_YIN.silence_db
         self.threshold = VOICING_THRESHOLD
         self.quiet_db = QUIET_DB
+        self.floor_db = SILENCE_DB  # an attribute: TorchScript reads no float globals
         self.f0_factor = float(2.0 ** (octave + pitch_shift / 12.0))
         self.gain_db = float(loudness_db)
         self.seed = seed
@@ -175,10 +176,10 @@ class StreamEngine(nn.Module):
         held = self.held_f0.unsqueeze(1).expand_as(f0)
         f0 = torch.where(last >= 0, torch.gather(f0, 1, last.clamp_min(0)), held)
         self.held_f0 = f0[:, -1]
-        floor = torch.full_like(ld, -80.0)
-        voiced = voiced & (ld > -80.0)
-        ld = torch.where(ld > -80.0, ld + self.gain_db, floor)
-        ld = torch.where(voiced | (ld <= -80.0), ld, ld - self.quiet_db)
+        floor = torch.full_like(ld, self.floor_db)
+        voiced = voiced & (ld > self.floor_db)
+        ld = torch.where(ld > self.floor_db, ld + self.gain_db, floor)
+        ld = torch.where(voiced | (ld <= self.floor_db), ld, ld - self.quiet_db)
         return f0 * self.f0_factor, torch.maximum(ld, floor)
 
     def _frames(self, f0: torch.Tensor, loudness: torch.Tensor) -> None:
@@ -241,7 +242,7 @@ class Stream:
             for _ in range(6):
                 self.engine.process(torch.zeros(1, self.block_size))
                 self.engine.synthesize(torch.zeros(1, self.block_size),
-                                       torch.full((1, self.block_size), -80.0))
+                                       torch.full((1, self.block_size), SILENCE_DB))
                 self.engine.reset(1)
         self._mode = ""
 

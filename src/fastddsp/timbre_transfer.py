@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .dsp.core import SILENCE_DB
 from .errors import UserError
 from .features import extract_features
 from .features.frames import Features
@@ -73,7 +74,7 @@ def adjust_features(feats: Features, stats: dict[str, Any], octave: str | int = 
                     ) -> tuple[Features, Adjustment]:
     f0 = feats.f0_hz.astype(np.float64)
     ld = feats.loudness_db.astype(np.float64)
-    voiced = (feats.confidence >= voicing_threshold) & (ld > -80.0)
+    voiced = (feats.confidence >= voicing_threshold) & (ld > SILENCE_DB)
     if not voiced.any():
         raise UserError("the input has no confidently pitched sound to transfer (silence or "
                         "noise?)")
@@ -101,14 +102,14 @@ def adjust_features(feats: Features, stats: dict[str, Any], octave: str | int = 
         knots = np.concatenate([[0.0], np.cumsum(np.minimum(np.diff(target), np.diff(src_q)))])
         mid = len(q) // 2
         mapped = np.interp(ld, src_q, knots + (target[mid] - knots[mid]))
-        ld = np.where(ld > -80.0, mapped, -80.0)
+        ld = np.where(ld > SILENCE_DB, mapped, SILENCE_DB)
     elif loudness == "none":
         pass
     else:
-        ld = np.where(ld > -80.0, ld + float(loudness), -80.0)
+        ld = np.where(ld > SILENCE_DB, ld + float(loudness), SILENCE_DB)
         mode = f"{float(loudness):+g} dB"
-    ld = np.where(voiced | (ld <= -80.0), ld, ld - quiet_db)
-    ld = np.maximum(ld, -80.0)
+    ld = np.where(voiced | (ld <= SILENCE_DB), ld, ld - quiet_db)
+    ld = np.maximum(ld, SILENCE_DB)
     out = Features(f0.astype(np.float32), ld.astype(np.float32), feats.confidence,
                    feats.frame_rate)
     return out, Adjustment(octaves, pitch_shift, mode, float(voiced.mean()))

@@ -1,6 +1,7 @@
 """Differentiable DSP: pure tensor functions and thin modules over them. No I/O, no training."""
 
 from .core import (
+    SILENCE_DB,
     decoder_inputs,
     exp_sigmoid,
     fft_convolve,
@@ -16,7 +17,7 @@ from .reverb import reverb
 from .synth import Controls, Synth, controls_from_raw, render
 
 __all__ = [
-    "Controls", "Synth", "controls_from_raw",
+    "SILENCE_DB", "Controls", "Synth", "controls_from_raw",
     "decoder_inputs", "exp_sigmoid", "fft_convolve", "filtered_noise",
     "harmonic_amplitudes", "harmonic_synth", "hz_to_midi", "midi_to_hz", "noise_impulse_responses",
     "noise_magnitudes", "oscillator_phase", "render", "reverb", "scale_f0", "scale_loudness",

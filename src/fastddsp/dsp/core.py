@@ -24,18 +24,21 @@ def midi_to_hz(midi: torch.Tensor) -> torch.Tensor:
     return 440.0 * torch.pow(2.0, (midi - 69.0) / 12.0)
 
 
+SILENCE_DB = -80.0  # loudness of silence: the loudness feature's floor, the decoders' input floor
+
+
 def scale_f0(f0_hz: torch.Tensor) -> torch.Tensor:
     """Decoder input scaling of pitch: midi / 127."""
     return hz_to_midi(f0_hz) / 127.0
 
 
-def scale_loudness(loudness_db: torch.Tensor, floor_db: float = -80.0) -> torch.Tensor:
+def scale_loudness(loudness_db: torch.Tensor, floor_db: float = SILENCE_DB) -> torch.Tensor:
     """Decoder input scaling of loudness: dB / 80 + 1, floored at -80 dB, not clipped above."""
     return torch.clamp(loudness_db, min=floor_db) / -floor_db + 1.0
 
 
 def decoder_inputs(f0_hz: torch.Tensor, loudness_db: torch.Tensor,
-                   min_loudness_db: float = -80.0) -> torch.Tensor:
+                   min_loudness_db: float = SILENCE_DB) -> torch.Tensor:
     """``[..., F]`` pitch and loudness -> the decoders' input ``[..., F, 2]``. At inference
     ``min_loudness_db`` is the model's quietest training loudness (the silence gate's open
     level): the decoder is never driven below the range it learned."""

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import torch
 
+from ..dsp.core import SILENCE_DB
+
 
 def a_weighting_db(freqs: np.ndarray, min_db: float = -80.0) -> np.ndarray:
     """IEC 61672 A-weighting in dB (0 dB at 1 kHz), floored at ``min_db``."""
@@ -45,14 +47,14 @@ def loudness_weights(n_fft: int, sample_rate: float) -> torch.Tensor:
     return torch.from_numpy(10 ** (a_weighting_db(freqs) / 10)).float()
 
 
-def frames_loudness(frames: torch.Tensor, window: torch.Tensor, weight: torch.Tensor
-                    ) -> torch.Tensor:
-    """``[n, n_fft]`` audio frames -> loudness in dB ``[n]`` (TorchScript-able: the streaming
-    engine runs this same function)."""
+def frames_loudness(frames: torch.Tensor, window: torch.Tensor, weight: torch.Tensor,
+                    floor_db: float = SILENCE_DB) -> torch.Tensor:
+    """``[n, n_fft]`` audio frames -> loudness in dB ``[n]``, floored at ``floor_db``
+    (TorchScript-able: the streaming engine runs this same function)."""
     power = torch.fft.rfft(frames * window).abs().pow(2)
     mean = (power * weight).mean(-1).double()
-    db = 10.0 * torch.log10(mean.clamp_min(1e-8))   # the -80 dB floor
-    return db.clamp_min(-80.0).float()
+    db = 10.0 * torch.log10(mean.clamp_min(10.0 ** (floor_db / 10.0)))
+    return db.clamp_min(floor_db).float()
 
 
 def loudness_at(audio: np.ndarray | torch.Tensor, centres: np.ndarray, sample_rate: float,

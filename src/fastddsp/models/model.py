@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..dsp import Controls, Synth, decoder_inputs
+from ..dsp import SILENCE_DB, Controls, Synth, decoder_inputs
 from ..dsp.synth import gated_controls
 from ..errors import UserError
 from .config import ModelConfig, preset_config
@@ -89,7 +89,7 @@ class Model(nn.Module):
         never driven tens of dB under anything it learned (which made the tiny models burst
         at onsets from silence). Training sees the data as it is."""
         x = decoder_inputs(f0_hz, loudness_db,
-                           -80.0 if self.training else self.silence_gate_db[1])
+                           SILENCE_DB if self.training else self.silence_gate_db[1])
         if (not self.training and x.device.type == "cpu" and not torch.is_grad_enabled()
                 and not self.is_quantized):
             return self._runtime_decoder()(x, state)
@@ -119,9 +119,9 @@ class Model(nn.Module):
         without statistics -80 and -70 dB."""
         q = (self.stats.get("loudness_db") or {}).get("quantiles")
         if not q:
-            return (-80.0, -70.0)
-        open_db = max(float(q[0]), -70.0)
-        return (max(open_db - 30.0, -80.0), open_db)
+            return (SILENCE_DB, SILENCE_DB + 10.0)
+        open_db = max(float(q[0]), SILENCE_DB + 10.0)
+        return (max(open_db - 30.0, SILENCE_DB), open_db)
 
     def controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> Controls:
         return self.controls_from_raw(self.decode(f0_hz, loudness_db), f0_hz, loudness_db)
