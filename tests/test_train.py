@@ -392,3 +392,24 @@ def test_a_diverging_run_stops_with_a_clear_error(data_dir, tmp_path):
     with pytest.raises(fastddsp.UserError, match="training diverged at step"):
         train(data_dir, tmp_path / "m", cfg, progress=False)
     assert not (tmp_path / "m.fddsp").exists()
+
+
+def test_last_checkpoint_holds_the_validation_of_its_own_step(noise_finetune, tmp_path):
+    """last.ckpt is written before the validation of the same step; it is written again after
+    it, so a resumed run's early stopping counts every validation, the last one included."""
+    data, init = noise_finetune
+    cfg = TrainConfig(preset=None, init=init, steps=24, batch_size=4, lr=3e-3, val_every=8,
+                      checkpoint_every=8, keep="best", patience=5)
+    r = train(data, tmp_path / "m", cfg, progress=False)
+    val = [v for _, v in read_losses(r.run_dir)["val_loss"]]
+    assert len(val) == 3
+    last = torch.load(r.run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
+                      weights_only=False)
+    (stopping,) = [v for k, v in last["callbacks"].items() if k.startswith("EarlyStopping")]
+    best_at = int(np.argmin(val))
+    assert float(stopping["best_score"]) == pytest.approx(val[best_at], abs=1e-5)
+    assert stopping["wait_count"] == len(val) - 1 - best_at
+    cfg.steps = 40
+    r = train(data, tmp_path / "m", cfg, resume=True, progress=False)
+    steps = [s for s, _ in read_losses(r.run_dir)["val_loss"]]
+    assert (r.first_step, r.last_step) == (24, 40) and len(steps) == len(set(steps)) == 5

@@ -114,7 +114,17 @@ class RunCheckpoint(ModelCheckpoint):
     weights. Its state is keyed to the absolute folder it was written in and dropped when the
     folder moved (renamed, copied off a GPU machine); paths are rebased instead. And last.ckpt
     is written before the validation of the same step, so the score it remembers can be older
-    than best.ckpt; the best file's own record, written with it, wins."""
+    than best.ckpt; the best file's own record, written with it, wins. For the same reason the
+    periodic checkpoint is written again after a validation at its own step: a run resumed from
+    it has counted that validation (early stopping's patience and best score included), which
+    it will not run again."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        every = self._every_n_train_steps
+        if (self.save_last and not self.monitor and every and not trainer.sanity_checking
+                and trainer.global_step % every == 0 and self.last_model_path):
+            trainer.save_checkpoint(self.last_model_path)  # every rank: it is collective
 
     @property
     def state_key(self) -> str:  # ModelCheckpoint's, so runs from before this class resume
