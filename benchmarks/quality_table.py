@@ -87,9 +87,9 @@ def _step_times(run_dir: Path) -> list[list[tuple[int, float]]]:
 
 
 def _segment_estimate(segments: list[list[tuple[int, float]]]) -> float | None:
-    """Training seconds of a run resumed at least once: the steps of each segment times its
-    median seconds per step (validation not counted); None for a run of one segment."""
-    if len(segments) < 2:
+    """Training seconds from the logs: the steps of each segment (one per start or resume)
+    times its median seconds per step (validation not counted); None without step times."""
+    if not any(segments):
         return None
     return sum((max(s for s, _ in rows) - min(s for s, _ in rows) + 1)
                * statistics.median(v for _, v in rows) for rows in segments if rows)
@@ -97,10 +97,11 @@ def _segment_estimate(segments: list[list[tuple[int, float]]]) -> float | None:
 
 def _wall(run_dir: Path, model_file: Path, train: dict,
           segments: list[list[tuple[int, float]]]) -> str:
-    if (seconds := _segment_estimate(segments)) is not None:
-        return f"≈{seconds / 60:.0f} min"
-    if "wall_seconds_last_segment" in train:
+    timed = [rows for rows in segments if rows]
+    if len(timed) == 1 and train.get("wall_seconds_last_segment"):  # trained in one go
         return f"{train['wall_seconds_last_segment'] / 60:.0f} min"
+    if (seconds := _segment_estimate(segments)) is not None:  # resumed (a resume that
+        return f"≈{seconds / 60:.0f} min"                     # only rewrote the file: 0 s)
     cfg = run_dir / "train_config.json"  # written when the run started
     if not (cfg.is_file() and model_file.is_file()):
         return "?"
