@@ -100,8 +100,9 @@ def _wall(run_dir: Path, model_file: Path, train: dict,
     timed = [rows for rows in segments if rows]
     if len(timed) == 1 and train.get("wall_seconds_last_segment"):  # trained in one go
         return f"{train['wall_seconds_last_segment'] / 60:.0f} min"
-    if (seconds := _segment_estimate(segments)) is not None:  # resumed (a resume that
-        return f"≈{seconds / 60:.0f} min"                     # only rewrote the file: 0 s)
+    # resumed, or its last resume only rewrote the model file (0 s): estimate from the logs
+    if (seconds := _segment_estimate(segments)) is not None:
+        return f"≈{seconds / 60:.0f} min"
     cfg = run_dir / "train_config.json"  # written when the run started
     if not (cfg.is_file() and model_file.is_file()):
         return "?"
