@@ -213,6 +213,7 @@ class DDSPTask(L.LightningModule):
         if synth.log_noise_floor is not None:
             fast.append(synth.log_noise_floor)
         fast_ids = {id(p) for p in fast}
+        # the network's group first: the weight decay reads its rate from param_groups[0]
         groups = [{"params": [p for p in self.model.parameters() if id(p) not in fast_ids]}]
         if fast:
             groups.append({"params": fast, "lr": self.cfg.lr * ROOM_LR_SCALE})
