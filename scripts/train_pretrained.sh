@@ -37,7 +37,7 @@ declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
 COMMON="--lr 1e-3 --decay-steps 100 --val-every 250 --checkpoint-every 250"
 ORDER=(violin-tiny violin-cnn trumpet-full-base violin-full trumpet-full trumpet-tiny trumpet-cnn)
 declare -A ARGS=(
-  [violin-tiny]="--steps 8250 --crop-seconds 2 --reverb free --pitch-shifts=0 --noise-floor --keep best"
+  [violin-tiny]="--steps 10000 --crop-seconds 2 --reverb free --pitch-shifts=0 --noise-floor --keep best"
   [violin-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=0 --unvoiced-shift 12 --noise-floor --keep best --patience 6"
   [trumpet-full-base]="--steps 1600 --crop-seconds 1 --pitch-shifts=-4,-3,-2,-1,0,1,2 --noise-floor --val-every 125 --checkpoint-every 125 --keep best"
   [trumpet-full]="--steps 1325 --batch-size 32 --crop-seconds 1 --pitch-shifts=-4,-3,-2,-1,0,1,2 --noise-floor --val-every 125 --checkpoint-every 125 --keep best"
