@@ -24,7 +24,7 @@ from .atomic import atomic_path, write_text_atomic
 from .dsp.core import SILENCE_DB
 from .errors import UserError
 from .features import extract_features
-from .features.loudness import loudness_db
+from .features.loudness import loudness_db, shifted_loudness
 from .features.pitch import get_tracker
 from .io import RESAMPLE_PASSBAND, file_sha256, read_audio, resample
 
@@ -308,7 +308,7 @@ class ExampleDataset(torch.utils.data.Dataset):
         if self.gain_db:
             g = float(self.rng.uniform(-self.gain_db, self.gain_db))
             audio = audio * 10 ** (g / 20)
-            ld = np.where(ld <= SILENCE_DB, SILENCE_DB, np.maximum(ld + g, SILENCE_DB))
+            ld = shifted_loudness(ld, g)
         return {"f0_hz": torch.from_numpy(np.ascontiguousarray(f0, dtype=np.float32)),
                 "loudness_db": torch.from_numpy(np.ascontiguousarray(ld, dtype=np.float32)),
                 "audio": torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),

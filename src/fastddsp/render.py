@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .dsp.core import SILENCE_DB
 from .errors import UserError
+from .features.loudness import shifted_loudness
 from .models.chunked import render_chunks
 from .models.model import Model
 from .score import Note, notes_to_features, read_midi, read_text_score
@@ -37,8 +37,7 @@ def score_loudness(loudness_db: np.ndarray, model: Model) -> np.ndarray:
     if not q:
         return loudness_db
     top = float(np.interp(FULL_VELOCITY_QUANTILE, np.linspace(0.0, 1.0, len(q)), q))
-    shifted = np.where(loudness_db > SILENCE_DB, loudness_db + (top + 20.0), SILENCE_DB)
-    return np.maximum(shifted, SILENCE_DB).astype(np.float32)
+    return shifted_loudness(loudness_db, top + 20.0).astype(np.float32)
 
 
 def render_notes(notes: list[Note], model: Model, seed: int = 0) -> np.ndarray:

@@ -178,6 +178,7 @@ class StreamEngine(nn.Module):
         self.held_f0 = f0[:, -1]
         floor = torch.full_like(ld, self.floor_db)
         voiced = voiced & (ld > self.floor_db)
+        # features.loudness.shifted_loudness in torch, with the quiet step between
         ld = torch.where(ld > self.floor_db, ld + self.gain_db, floor)
         ld = torch.where(voiced | (ld <= self.floor_db), ld, ld - self.quiet_db)
         return f0 * self.f0_factor, torch.maximum(ld, floor)

@@ -26,6 +26,7 @@ from .dsp.core import SILENCE_DB
 from .errors import UserError
 from .features import extract_features
 from .features.frames import Features
+from .features.loudness import shifted_loudness
 from .features.pitch import get_tracker
 from .io import output_format, refuse_overwrite, resample
 from .models.chunked import render_chunks
@@ -106,7 +107,7 @@ def adjust_features(feats: Features, stats: dict[str, Any], octave: str | int = 
     elif loudness == "none":
         pass
     else:
-        ld = np.where(ld > SILENCE_DB, ld + float(loudness), SILENCE_DB)
+        ld = shifted_loudness(ld, float(loudness))
         mode = f"{float(loudness):+g} dB"
     ld = np.where(voiced | (ld <= SILENCE_DB), ld, ld - quiet_db)
     ld = np.maximum(ld, SILENCE_DB)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fastddsp.features.loudness import a_weighting_db, frame_centres, loudness_db
+from fastddsp.features.loudness import a_weighting_db, frame_centres, loudness_db, shifted_loudness
 
 SR = 16000
 
@@ -43,3 +43,10 @@ def test_any_sample_and_frame_rate(sr, rate):
     assert ld.dtype == np.float32
     # edges are quieter (zero padding), the middle is steady
     assert np.ptp(ld[len(ld) // 4: -len(ld) // 4]) < 0.01
+
+
+def test_shifted_loudness_keeps_silence_and_never_goes_below_it():
+    ld = np.array([-80.0, -75.0, -30.0, 2.0], dtype=np.float32)
+    np.testing.assert_array_equal(shifted_loudness(ld, 6.0), [-80.0, -69.0, -24.0, 8.0])
+    np.testing.assert_array_equal(shifted_loudness(ld, -10.0), [-80.0, -80.0, -40.0, -8.0])
+    assert shifted_loudness(ld, 3.0).dtype == np.float32

@@ -72,3 +72,9 @@ def loudness_at(audio: np.ndarray | torch.Tensor, centres: np.ndarray, sample_ra
         idx = idx.clamp_max(padded.numel() - 1)
         out[start: start + c.numel()] = frames_loudness(padded[idx], window, weight).numpy()
     return out
+
+
+def shifted_loudness(loudness: np.ndarray, db: float) -> np.ndarray:
+    """Loudness moved by ``db`` dB: silent frames (at ``SILENCE_DB``) stay silent, and no frame
+    falls below silence (the streaming engine does the same in torch)."""
+    return np.where(loudness > SILENCE_DB, np.maximum(loudness + db, SILENCE_DB), SILENCE_DB)
