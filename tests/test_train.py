@@ -3,6 +3,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -236,6 +237,24 @@ def test_init_with_a_new_room_keeps_only_the_decoder(data_dir, tmp_path):
                           atol=1e-6)
     # the impulse response is the new room's (baked), not the violin's
     assert (tuned.synth.reverb_ir - base.synth.reverb_ir).abs().max() > 1e-3
+
+
+def test_init_continues_the_models_room(data_dir, tmp_path):
+    # the tiny trumpet's impulse response was baked from a decaying room: refitted, that room
+    # trains on, and after two steps at a learning rate of ~0 it is the model's impulse response
+    base = fastddsp.load("trumpet-tiny")
+    cfg = TrainConfig(preset=None, init="trumpet-tiny", reverb="init", steps=2, batch_size=2,
+                      lr=1e-12, val_every=1000)
+    tuned = fastddsp.load(train(data_dir, tmp_path / "ft", cfg, progress=False).model_path)
+    ir, before = tuned.synth.reverb_ir.detach(), base.synth.reverb_ir.detach()
+    assert ((ir - before).pow(2).sum() / before.pow(2).sum()).sqrt() < 0.01
+    # the violin's is a free impulse response (trained tap by tap), no room: a clear error
+    cfg = replace(cfg, init="violin-tiny")
+    with pytest.raises(fastddsp.UserError, match="not a decaying room"):
+        train(data_dir, tmp_path / "ft2", cfg, progress=False)
+    assert not (tmp_path / "ft2.fddsp").exists()
+    with pytest.raises(fastddsp.UserError, match="--init"):
+        TrainConfig(reverb="init")
 
 
 def test_the_model_file_holds_the_moving_average_of_the_weights(data_dir, tmp_path):

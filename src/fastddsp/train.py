@@ -6,9 +6,11 @@ are written atomically; ``resume`` continues from the last one at the same step.
 the training and validation losses and seconds per step; validation audio is written as wavs.
 ``init`` starts from a trained model's decoder (fine-tuning) instead of a fresh network; with
 ``reverb="free"`` its impulse response is continued too, with ``"decay"`` a new room is learned
-(the new recordings' room). ``keep="best"`` writes the weights of the lowest validation loss
-instead of the last ones, ``patience`` stops a run that has stopped improving, and a loss that
-is no longer finite ends the run with a ``UserError`` rather than a model of NaNs.
+(the new recordings' room), with ``"init"`` the decaying room that the model's impulse response
+was baked from is fitted to it and trained on (more recordings from the same room).
+``keep="best"`` writes the weights of the lowest validation loss instead of the last ones,
+``patience`` stops a run that has stopped improving, and a loss that is no longer finite ends
+the run with a ``UserError`` rather than a model of NaNs.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from .models.config import preset_config
 from .models.model import Model
 
 ROOM_LR_SCALE = 10.0  # learning-rate factor of the decaying reverb's and noise floor's parameters
+ROOM_FIT_TOLERANCE = 0.05  # --reverb init: the largest relative error of the room fitted to an IR
 
 
 @dataclass
@@ -83,7 +86,10 @@ class TrainConfig:
                   (0 <= self.gain_db <= 40, "--gain-db must be between 0 and 40"),
                   (self.weight_decay >= 0 and self.lr * self.weight_decay < 1,
                    "--weight-decay must be at least 0 and less than 1/--lr"),
-                  (self.reverb in ("decay", "free"), "--reverb must be decay or free"),
+                  (self.reverb in ("decay", "free", "init"),
+                   "--reverb must be decay, free or init"),
+                  (self.reverb != "init" or self.init is not None,
+                   "--reverb init continues the room of the --init model; name one"),
                   (self.max_harmonic_hz is None or self.max_harmonic_hz >= 0,
                    "--max-harmonic-hz must not be negative (0: up to Nyquist)"),
                   (self.preset is not None or self.init is not None, "--preset is required"),
@@ -304,8 +310,12 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
         result = model.load_state_dict(init.state_dict(), strict=False)
         if {*result.missing_keys, *result.unexpected_keys} - {"synth.log_noise_floor"}:
             raise UserError(f"--init {cfg.init}: its weights do not fit the network")
-    if cfg.reverb == "decay":
-        model.synth.use_decaying_reverb()
+    if cfg.reverb in ("decay", "init"):  # a resumed run's room is in its checkpoint
+        err = model.synth.use_decaying_reverb(fit=cfg.reverb == "init" and not resume)
+        if err is not None and err > ROOM_FIT_TOLERANCE:
+            raise UserError(f"--reverb init: the impulse response of {cfg.init} is not a "
+                            f"decaying room (the closest one is {100 * err:.0f} % off); use "
+                            f"--reverb free to continue it or decay to learn a new room")
     crop = max(1, round(cfg.crop_seconds * fr)) if cfg.crop_seconds else None
     voicing_threshold = get_tracker(settings["pitch"]).voicing_threshold
     train_ds = ExampleDataset(train_clips, sr, fr, settings["example_seconds"],

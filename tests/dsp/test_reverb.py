@@ -125,3 +125,30 @@ def test_a_baked_room_becomes_the_models_impulse_response(tmp_path):
     assert torch.allclose(model(f0, ld, seed=1), before, atol=1e-6)
     loaded = fastddsp.load(model.save(tmp_path / "m.fddsp"))
     assert torch.equal(loaded.synth.reverb_ir.detach(), expected)
+
+
+def test_a_baked_room_is_fitted_back_from_its_impulse_response():
+    import fastddsp
+    from fastddsp.dsp.reverb import initial_impulse_response
+    model = fastddsp.Model.from_preset("tiny")
+    model.synth.use_decaying_reverb()
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # a room far from the default start: gains and RT60s per band
+        gain = np.log(0.02) + torch.randn(16, generator=gen)
+        model.synth.room.log_gain.copy_(gain)
+        model.synth.room.log_rt60.copy_(torch.log(0.1 + 1.4 * torch.rand(16, generator=gen)))
+        rt60 = model.synth.room.log_rt60.exp().clone()
+    model.synth.bake_reverb()
+    baked = model.synth.reverb_ir.detach().clone()
+    err = model.synth.use_decaying_reverb(fit=True)
+    assert err < 0.002
+    refit = model.synth.room().detach()
+    assert ((refit - baked).pow(2).sum() / baked.pow(2).sum()).sqrt() == pytest.approx(err)
+    # and so do the decay times, to 1 %, in all bands but the quietest
+    rel = (model.synth.room.log_rt60.exp() / rt60 - 1).abs()
+    quietest = int(gain.argmin())
+    assert bool((rel < 0.01).all()) or int(rel.argmax()) == quietest
+    assert (rel < 0.01).sum() >= 15
+    # an impulse response no room made (other noise) fits badly, and says so
+    model.synth.reverb_ir.data.copy_(initial_impulse_response(baked.numel(), 16000, seed=7))
+    assert model.synth.use_decaying_reverb(fit=True) > 0.5

@@ -488,10 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learn a constant background noise per noise band (the recording's "
                         "room tone, heard in rests) beside the decoder's noise (default: off, "
                         "or as the --init model)")
-    s.add_argument("--reverb", choices=["decay", "free"], default="decay",
+    s.add_argument("--reverb", choices=["decay", "free", "init"], default="decay",
                    help="room model while training: per-band decaying noise (default) or a "
                         "free impulse response, as DDSP (with --init: free continues the "
-                        "model's own impulse response, decay learns a new room)")
+                        "model's own impulse response, decay learns a new room, init "
+                        "continues the --init model's decaying room: recordings from the "
+                        "same room)")
     s.add_argument("--ema", type=float, default=0.999,
                    help="the model file holds the exponential moving average of the weights "
                         "with this decay (default 0.999; 0: the last weights)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .core import exp_sigmoid, next_fast_len
+from .core import exp_sigmoid, fft_convolve
 
 
 def noise_magnitudes(raw: torch.Tensor) -> torch.Tensor:
@@ -70,12 +70,8 @@ def noise_segments(magnitudes: torch.Tensor, noise: torch.Tensor, hop: int) -> t
     frame f's samples ``[f * hop, (f + 1) * hop)`` filtered by frame f's FIR ->
     ``[batch, frames, hop + ir_size - 1]`` (full convolution, by FFT)."""
     batch, n_frames = magnitudes.shape[0], magnitudes.shape[1]
-    ir = noise_impulse_responses(magnitudes)
-    seg_len = hop + ir.shape[-1] - 1
-    n_fft = next_fast_len(seg_len)
     frames = noise.reshape(batch, n_frames, hop)
-    spec = torch.fft.rfft(frames, n_fft) * torch.fft.rfft(ir, n_fft)
-    return torch.fft.irfft(spec, n_fft)[..., :seg_len]
+    return fft_convolve(frames, noise_impulse_responses(magnitudes))
 
 
 def overlap_add(segments: torch.Tensor, hop: int) -> torch.Tensor:

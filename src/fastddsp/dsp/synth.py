@@ -18,6 +18,7 @@ from .noise import filtered_noise, indexed_noise, noise_magnitudes, white_noise
 from .reverb import (
     band_noise,
     decaying_noise_ir,
+    fit_decaying_noise_ir,
     initial_impulse_response,
     reverb,
     reverb_fft_size,
@@ -137,12 +138,23 @@ class Synth(nn.Module):
         self._spectra: dict[tuple[int, int, int], torch.Tensor] = {}
         self.room: DecayingReverb | None = None
 
-    def use_decaying_reverb(self, n_bands: int = 16) -> None:
-        """Generate the IR from a ``DecayingReverb`` (training); ``bake_reverb`` fixes it."""
+    def use_decaying_reverb(self, n_bands: int = 16, fit: bool = False) -> float | None:
+        """Generate the IR from a ``DecayingReverb`` (training); ``bake_reverb`` fixes it. A new
+        room starts small and short; with ``fit`` it starts as the room closest to the present
+        IR (``fit_decaying_noise_ir``), and the fit's relative error is returned."""
         if self.reverb_ir is None:
-            return
+            return None
         self.room = DecayingReverb(self.reverb_ir.shape[-1], self.sample_rate, n_bands)
         self.reverb_ir.requires_grad_(False)
+        if not fit:
+            return None
+        gain, rt60, err = fit_decaying_noise_ir(self.room.bands, self.reverb_ir,
+                                                self.sample_rate, self.room.log_gain,
+                                                self.room.log_rt60)
+        with torch.no_grad():
+            self.room.log_gain.copy_(gain)
+            self.room.log_rt60.copy_(rt60)
+        return err
 
     def bake_reverb(self) -> None:
         """Store the generated IR as the model's IR (what the model file holds)."""
