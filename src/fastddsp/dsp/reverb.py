@@ -134,4 +134,3 @@ def fit_decaying_noise_ir(bands: torch.Tensor, ir: torch.Tensor, sample_rate: fl
     with torch.no_grad():
         err = (decaying_noise_ir(bands, gain, rt60, sample_rate) - target).pow(2).sum()
     return gain.detach(), rt60.detach(), float((err / energy).sqrt())
-
