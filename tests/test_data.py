@@ -10,8 +10,12 @@ from fastddsp.data import (
     load_clips,
     pitch_shifted,
     prepare_dataset,
+    teacher_clips,
+    varied_controls,
 )
 from fastddsp.errors import UserError
+from fastddsp.features import extract_features
+from fastddsp.features.loudness import loudness_db
 from tests.synthetic import write_instrument
 
 
@@ -135,3 +139,76 @@ def test_unvoiced_shift_moves_only_unvoiced_f0_by_one_draw_per_example():
     assert max(np.abs(shifts)) <= 12.0
     assert min(shifts) < -6.0 and max(shifts) > 6.0  # spread over the range, both directions
     assert np.all(ExampleDataset([clip], 16000, 250.0)[0]["f0_hz"].numpy() == 440.0)
+
+
+def _phrase() -> Clip:
+    """4 s: a 440 Hz note at -20 dB, a 0.2 s rest at -50 dB, a 660 Hz note at -26 dB."""
+    f0 = np.r_[np.full(400, 440.0), np.full(50, 440.0), np.full(550, 660.0)].astype(np.float32)
+    ld = np.r_[np.full(400, -20.0), np.full(50, -50.0), np.full(550, -26.0)].astype(np.float32)
+    conf = np.r_[np.ones(400), np.zeros(50), np.ones(550)].astype(np.float32)
+    return Clip("phrase", np.zeros(1000 * 64, np.float32), f0, conf, ld)
+
+
+def _longest_quiet(ld: np.ndarray) -> int:
+    best = run = 0
+    for quiet in ld < -35:
+        run = run + 1 if quiet else 0
+        best = max(best, run)
+    return best
+
+
+def test_varied_controls_move_pitch_tempo_gain_and_stretch_the_rest():
+    clip = _phrase()
+    rng = np.random.default_rng(0)
+    shifts, gains, long_rests = [], [], 0
+    for _ in range(200):
+        f0, conf, ld = varied_controls(clip, 250.0, rng)
+        assert f0.size == conf.size == ld.size
+        # one pitch shift for the whole clip, the interval between the notes kept
+        shift = 12 * np.log2(f0[0] / 440.0)
+        assert 12 * np.log2(f0[-1] / f0[0]) == pytest.approx(12 * np.log2(1.5), abs=1e-3)
+        assert -5.5 <= shift <= 2.5
+        # one gain: both notes move by it, the rest stays below the rest level
+        gain = ld[0] + 20.0
+        assert abs(gain) <= 6.0 + 1e-4
+        assert ld[-1] == pytest.approx(-26.0 + gain, abs=1e-3)
+        assert np.all(conf[ld < -45] < 0.5) and np.all(conf[ld > -30] > 0.5)
+        rest = _longest_quiet(ld)
+        # tempo x0.7-1.5: without a stretched rest the clip lasts 2.8-6 s and the rest 35-75
+        # frames; a stretched one lasts 0.8-2 s times the tempo
+        if rest > 80:
+            long_rests += 1
+            assert 0.8 * 0.7 * 250 - 2 <= rest <= 2.0 * 1.5 * 250 + 2
+        else:
+            assert 700 - 2 <= f0.size <= 1500 + 2
+        shifts.append(shift)
+        gains.append(gain)
+    assert min(shifts) < -4.5 and max(shifts) > 1.5  # spread over the range
+    assert min(gains) < -4.5 and max(gains) > 4.5
+    assert 70 <= long_rests <= 130  # half of the draws
+
+
+def test_teacher_clips_are_what_the_teacher_plays_from_the_varied_controls():
+    def sine(f0, ld, seed):  # a teacher playing a sine at f0, its level following loudness
+        f = np.repeat(f0, 64)
+        amp = np.repeat(10 ** (ld / 20), 64)
+        return (amp * np.sin(2 * np.pi * np.cumsum(f) / 16000)).astype(np.float32)
+
+    clip = _phrase()
+    clips = teacher_clips([clip, clip], sine, 3, 16000, 250.0, seed=5)
+    assert len(clips) == 6 and clips[0].name == "phrase~teacher0"
+    for c in clips:
+        assert c.audio.size == c.f0_hz.size * 64
+        # loudness measured on the teacher's audio, f0 as it played it
+        assert np.array_equal(c.loudness_db, loudness_db(c.audio, 16000, 250.0))
+        heard = extract_features(c.audio, 16000, pitch="fast", frame_rate=250.0)
+        n = min(heard.n_frames, c.f0_hz.size)
+        voiced = (heard.confidence[:n] > 0.9) & (c.loudness_db[:n] > -35)
+        cents = 1200 * np.abs(np.log2(heard.f0_hz[:n][voiced] / c.f0_hz[:n][voiced]))
+        assert voiced.sum() > 300 and np.median(cents) < 10
+    # the same seed gives the same clips, another seed others
+    again = teacher_clips([clip, clip], sine, 3, 16000, 250.0, seed=5)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(clips, again, strict=True))
+    other = teacher_clips([clip], sine, 1, 16000, 250.0, seed=6)
+    assert other[0].f0_hz.size != clips[0].f0_hz.size or \
+        not np.allclose(other[0].f0_hz, clips[0].f0_hz)

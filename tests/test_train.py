@@ -186,7 +186,8 @@ def test_max_minutes_stops_training_and_writes_the_model(data_dir, tmp_path):
                                  {"reverb": "plate"}, {"max_minutes": 0.0}, {"ema": 1.0},
                                  {"ema": -0.1}, {"unvoiced_shift": -1.0}, {"gain_db": -1.0},
                                  {"max_harmonic_hz": -1.0}, {"weight_decay": -0.1},
-                                 {"lr": 0.1, "weight_decay": 10.0}])
+                                 {"lr": 0.1, "weight_decay": 10.0},
+                                 {"teacher": "violin-cnn", "teacher_variants": 0}])
 def test_bad_training_options_are_user_errors(bad):
     with pytest.raises(fastddsp.UserError):
         TrainConfig(**bad)
@@ -257,6 +258,37 @@ def test_init_continues_the_models_room(data_dir, tmp_path):
         TrainConfig(reverb="init")
 
 
+def test_a_teacher_adds_its_clips_and_is_recorded(data_dir, tmp_path, monkeypatch):
+    import fastddsp.train as train_module
+    made, original = [], train_module.teacher_clips
+
+    def counting(clips, synthesize, variants, sample_rate, frame_rate, seed=0):
+        made.append(original(clips, synthesize, variants, sample_rate, frame_rate, seed))
+        return made[-1]
+
+    monkeypatch.setattr(train_module, "teacher_clips", counting)
+    cfg = TrainConfig(preset="tiny", teacher="trumpet-tiny", teacher_variants=2, steps=2,
+                      batch_size=2, val_every=1000)
+    model = fastddsp.load(train(data_dir, tmp_path / "t", cfg, progress=False).model_path)
+    assert model.stats["training"]["teacher"] == "trumpet-tiny"
+    assert model.stats["training"]["teacher_variants"] == 2
+    # two clips per training file (three of the four; one is held out), played by the teacher
+    assert len(made) == 1 and len(made[0]) == 6
+    assert all(np.abs(c.audio).max() > 1e-3 for c in made[0])
+    # the dataset's statistics (for timbre transfer) stay the recordings'
+    assert model.stats["pitch_midi"] == json.loads(
+        (data_dir / "manifest.json").read_text())["stats"]["pitch_midi"]
+    # a teacher at another rate cannot play the data's controls
+    other = fastddsp.Model.from_preset("tiny", sample_rate=22050, frame_rate=250.0)
+    other.save(tmp_path / "other.fddsp")
+    with pytest.raises(fastddsp.UserError, match="22050 Hz"):
+        train(data_dir, tmp_path / "t2", replace(cfg, teacher=str(tmp_path / "other.fddsp")),
+              progress=False)
+    with pytest.raises(fastddsp.UserError, match="unknown model"):
+        train(data_dir, tmp_path / "t3", replace(cfg, teacher="no-such-model"), progress=False)
+    assert not (tmp_path / "t2.fddsp").exists() and not (tmp_path / "t3.fddsp").exists()
+
+
 def test_the_model_file_holds_the_moving_average_of_the_weights(data_dir, tmp_path):
     cfg = TrainConfig(preset="tiny", steps=40, batch_size=2, lr=3e-3, val_every=1000,
                       checkpoint_every=20, ema=0.9)
@@ -316,7 +348,8 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "fastddsp", "train", str(data_dir), "--preset",
                            "tiny", "-o", str(out), "--steps", "3", "--batch-size", "2",
                            "--val-every", "2", "--unvoiced-shift", "7", "--gain-db", "9",
-                           "--weight-decay", "0.5",
+                           "--weight-decay", "0.5", "--teacher", "trumpet-tiny",
+                           "--teacher-variants", "2",
                            "--max-harmonic-hz", "4000", "--noise-floor", "--quiet"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -324,6 +357,7 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     config = json.loads((out.with_suffix(".run") / "train_config.json").read_text())
     assert config["unvoiced_shift"] == 7.0 and config["gain_db"] == 9.0
     assert config["weight_decay"] == 0.5
+    assert config["teacher"] == "trumpet-tiny" and config["teacher_variants"] == 2
     assert config["max_harmonic_hz"] == 4000.0 and config["noise_floor"] is True
     assert fastddsp.load(out).config.max_harmonic_hz == 4000.0
     # Lightning's advertisement, its internal deprecation and its note on a default are gone

@@ -254,6 +254,74 @@ def pitch_shifted(clip: Clip, semitones: float, sample_rate: int, frame_rate: fl
     return Clip(f"{clip.name}@{semitones:+g}", audio, f0, conf, ld, bandwidth)
 
 
+# teacher variants (``teacher_clips``): how far each variant's controls move from its clip's
+TEACHER_SHIFT = (-5.5, 2.5)  # semitones, uniform
+TEACHER_TEMPO = (0.7, 1.5)  # duration factor, uniform
+TEACHER_GAIN_DB = 6.0  # uniform, either way
+TEACHER_REST_DB = -35.0  # frames below this loudness are rest
+TEACHER_REST_SECONDS = (0.8, 2.0)  # the stretched rest's length, uniform, in half the variants
+
+
+def varied_controls(clip: Clip, frame_rate: float, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """New controls ``(f0_hz, confidence, loudness_db)`` after ``clip``'s: a random pitch shift,
+    tempo and gain, and in half of the draws the clip's longest rest stretched to a random
+    0.8-2 s (short recordings hold only short rests). Pitch moves without a tape's change of
+    duration, so the two are independent."""
+    n = clip.f0_hz.size
+    shift = rng.uniform(*TEACHER_SHIFT)
+    tempo = rng.uniform(*TEACHER_TEMPO)
+    gain = rng.uniform(-TEACHER_GAIN_DB, TEACHER_GAIN_DB)
+    stretch_rest = rng.random() < 0.5
+    rest_frames = round(rng.uniform(*TEACHER_REST_SECONDS) * frame_rate)
+    frames = np.arange(n, dtype=np.float64)  # source frame of each output frame
+    start, length = _longest_run(clip.loudness_db < TEACHER_REST_DB)
+    if stretch_rest and rest_frames > length > 0:
+        frames = np.concatenate([frames[:start],
+                                 np.linspace(start, start + length - 1, rest_frames),
+                                 frames[start + length:]])
+    m = max(1, round(frames.size * tempo))
+    frames = np.interp(np.linspace(0, frames.size - 1, m), np.arange(frames.size), frames)
+    src = np.arange(n)
+    f0 = np.exp(np.interp(frames, src, np.log(np.maximum(clip.f0_hz, 1e-3))))
+    f0 = f0 * 2.0 ** (shift / 12.0)
+    conf = np.interp(frames, src, clip.confidence)
+    ld = shifted_loudness(np.interp(frames, src, clip.loudness_db), gain)
+    return f0.astype(np.float32), conf.astype(np.float32), ld.astype(np.float32)
+
+
+def _longest_run(mask: np.ndarray) -> tuple[int, int]:
+    """``(start, length)`` of the longest run of True in ``mask``; ``(0, 0)`` if none."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if starts.size == 0:
+        return 0, 0
+    i = int(np.argmax(ends - starts))
+    return int(starts[i]), int(ends[i] - starts[i])
+
+
+def teacher_clips(clips: list[Clip], synthesize: Callable[[np.ndarray, np.ndarray, int],
+                                                          np.ndarray],
+                  variants: int, sample_rate: int, frame_rate: float, seed: int = 0
+                  ) -> list[Clip]:
+    """``variants`` new clips per clip, played by a teacher: ``synthesize(f0_hz, loudness_db,
+    noise_seed)`` (a trained model) renders the controls of ``varied_controls``, and loudness
+    is measured again on what it played. Training on them beside the recordings shows a network
+    notes, tempi and rests the recordings lack, as a model that generalizes better from them
+    (the teacher) would play them."""
+    rng = np.random.default_rng(seed)
+    hop = round(sample_rate / frame_rate)
+    out = []
+    for clip in clips:
+        for v in range(variants):
+            f0, conf, ld = varied_controls(clip, frame_rate, rng)
+            audio = synthesize(f0, ld, int(rng.integers(1 << 31)))[: f0.size * hop]
+            audio = np.pad(audio, (0, f0.size * hop - audio.size)).astype(np.float32)
+            out.append(Clip(f"{clip.name}~teacher{v}", audio, f0, conf,
+                            loudness_db(audio, sample_rate, frame_rate)[: f0.size]))
+    return out
+
+
 class ExampleDataset(torch.utils.data.Dataset):
     """Windows over clips. For training, ``crop_frames`` picks a random crop inside each
     example, ``gain_db`` a random gain (loudness shifted to match) and ``pitch_shifts`` adds

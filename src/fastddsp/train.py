@@ -8,6 +8,8 @@ the training and validation losses and seconds per step; validation audio is wri
 ``reverb="free"`` its impulse response is continued too, with ``"decay"`` a new room is learned
 (the new recordings' room), with ``"init"`` the decaying room that the model's impulse response
 was baked from is fitted to it and trained on (more recordings from the same room).
+``teacher`` adds clips that a trained model plays from varied copies of the training clips'
+controls (``data.teacher_clips``: distillation, for instruments with little audio).
 ``keep="best"`` writes the weights of the lowest validation loss instead of the last ones,
 ``patience`` stops a run that has stopped improving, and a loss that is no longer finite ends
 the run with a ``UserError`` rather than a model of NaNs.
@@ -36,7 +38,7 @@ from lightning.pytorch.callbacks import (
 )
 
 from .atomic import atomic_path
-from .data import ExampleDataset, load_clips
+from .data import Clip, ExampleDataset, load_clips, teacher_clips
 from .dsp.spectral import multiscale_spectral_distance
 from .errors import UserError
 from .features.pitch import get_tracker
@@ -69,6 +71,8 @@ class TrainConfig:
     checkpoint_every: int = 100
     seed: int = 0
     init: str | None = None  # model file or bundled name whose weights training starts from
+    teacher: str | None = None  # model whose renderings of varied controls join the recordings
+    teacher_variants: int = 1  # teacher clips per training clip
     ema: float = 0.999  # decay of the weights' moving average that is validated and saved; 0: off
     keep: str = "last"  # the model file holds the last weights, or "best": the best validated
     patience: int | None = None  # stop after this many validations without a new best
@@ -83,6 +87,7 @@ class TrainConfig:
                   (self.decay_steps >= 1, "--decay-steps must be at least 1"),
                   (self.crop_seconds >= 0, "--crop-seconds must not be negative"),
                   (self.unvoiced_shift >= 0, "--unvoiced-shift must not be negative"),
+                  (self.teacher_variants >= 1, "--teacher-variants must be at least 1"),
                   (0 <= self.gain_db <= 40, "--gain-db must be between 0 and 40"),
                   (self.weight_decay >= 0 and self.lr * self.weight_decay < 1,
                    "--weight-decay must be at least 0 and less than 1/--lr"),
@@ -295,6 +300,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
         option = "--keep best" if cfg.keep == "best" else "--patience"
         raise UserError(f"{option} needs validation files; {data_dir} has none")
     sr, fr = settings["sample_rate"], settings["frame_rate"]
+    if cfg.teacher:
+        train_clips += _teacher_clips(cfg, train_clips, sr, fr)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     assert cfg.preset is not None
     config = preset_config(cfg.preset, sr, fr) if init is None else init.config
@@ -381,6 +388,8 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     model.synth.bake_reverb()
     model.stats = {**model.stats, "training": {
         "preset": cfg.preset, "steps": trainer.global_step, "init": cfg.init,
+        **({"teacher": cfg.teacher, "teacher_variants": cfg.teacher_variants}
+           if cfg.teacher else {}),
         "kept_step": trainer.global_step if kept_step is None else kept_step,
         "train_seconds_audio": manifest.get("stats", {}).get("train_seconds"),
         "wall_seconds_last_segment": round(seconds, 1)}}
@@ -410,6 +419,22 @@ def _initial_model(name: str) -> Model:
     if model.is_quantized:
         raise UserError(f"--init {name} is an int8 model; start from its float version")
     return model
+
+
+def _teacher_clips(cfg: TrainConfig, clips: list[Clip], sample_rate: int, frame_rate: float
+                   ) -> list[Clip]:
+    """The teacher's renderings of varied controls of ``clips`` (``data.teacher_clips``), the
+    same for the same seed, so a resumed run trains on the same clips."""
+    from .models import load
+
+    assert cfg.teacher is not None
+    teacher = load(cfg.teacher)
+    if (teacher.sample_rate, teacher.frame_rate) != (sample_rate, frame_rate):
+        raise UserError(f"--teacher {cfg.teacher} runs at {teacher.sample_rate} Hz, "
+                        f"{teacher.frame_rate:g} frames/s; the data at {sample_rate} Hz, "
+                        f"{frame_rate:g} frames/s")
+    return teacher_clips(clips, teacher.synthesize, cfg.teacher_variants, sample_rate,
+                         frame_rate, seed=cfg.seed)
 
 
 def _check_resumable(run_dir: Path, cfg: TrainConfig) -> None:

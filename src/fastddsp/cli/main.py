@@ -115,7 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       pitch_shifts=_floats(args.pitch_shifts, "--pitch-shifts"),
                       unvoiced_shift=args.unvoiced_shift, gain_db=args.gain_db,
                       max_harmonic_hz=args.max_harmonic_hz, noise_floor=args.noise_floor,
-                      reverb=args.reverb, init=args.init, max_minutes=args.max_minutes,
+                      reverb=args.reverb, init=args.init, teacher=args.teacher,
+                      teacher_variants=args.teacher_variants, max_minutes=args.max_minutes,
                       val_every=args.val_every, checkpoint_every=args.checkpoint_every,
                       seed=args.seed, ema=args.ema, keep=args.keep, patience=args.patience,
                       accelerator=args.accelerator,
@@ -460,6 +461,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", metavar="MODEL",
                    help="start from this model (file or bundled name): fine-tune its decoder "
                         "on DATA_DIR instead of training a new network")
+    s.add_argument("--teacher", metavar="MODEL",
+                   help="train also on clips this model (file or bundled name) plays from "
+                        "varied copies of the training clips' controls: other pitches (-5.5 to "
+                        "+2.5 semitones), tempi (x0.7 to 1.5), gains and longer rests; a smaller "
+                        "model that generalizes better teaches a larger one (distillation)")
+    s.add_argument("--teacher-variants", type=int, default=1, metavar="N",
+                   help="teacher clips per training clip (default 1)")
     s.add_argument("--steps", type=int, default=3000)
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--crop-seconds", type=float, default=1.0,
