@@ -168,7 +168,7 @@ def test_varied_controls_move_pitch_tempo_gain_and_stretch_the_rest():
         shift = 12 * np.log2(f0[0] / 440.0)
         assert 12 * np.log2(f0[-1] / f0[0]) == pytest.approx(12 * np.log2(1.5), abs=1e-3)
         assert -5.5 <= shift <= 2.5
-        # one gain: both notes move by it, the rest stays below the rest level
+        # one gain: both notes move by it
         gain = ld[0] + 20.0
         assert abs(gain) <= 6.0 + 1e-4
         assert ld[-1] == pytest.approx(-26.0 + gain, abs=1e-3)
