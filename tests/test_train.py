@@ -347,7 +347,8 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     out = tmp_path / "m.fddsp"
     proc = subprocess.run([sys.executable, "-m", "fastddsp", "train", str(data_dir), "--preset",
                            "tiny", "-o", str(out), "--steps", "3", "--batch-size", "2",
-                           "--val-every", "2", "--unvoiced-shift", "7", "--gain-db", "9",
+                           "--val-every", "2", "--checkpoint-every", "2",
+                           "--unvoiced-shift", "7", "--gain-db", "9",
                            "--weight-decay", "0.5", "--teacher", "trumpet-tiny",
                            "--teacher-variants", "2",
                            "--max-harmonic-hz", "4000", "--noise-floor", "--quiet"],
@@ -360,8 +361,11 @@ def test_quiet_training_prints_only_its_summary(data_dir, tmp_path):
     assert config["teacher"] == "trumpet-tiny" and config["teacher_variants"] == 2
     assert config["max_harmonic_hz"] == 4000.0 and config["noise_floor"] is True
     assert fastddsp.load(out).config.max_harmonic_hz == 4000.0
-    # Lightning's advertisement, its internal deprecation and its note on a default are gone
-    for noise in ("litlogger", "LeafSpec", "100% of the batches"):
+    # gone: Lightning's advertisement, its internal deprecation, its note on a default, its list
+    # of the accelerators this machine lacks and its note on what the checkpoints (step 2, after
+    # its validation, and the last step) hold
+    for noise in ("litlogger", "LeafSpec", "100% of the batches", "TPU available: False",
+                  "weights_only"):
         assert noise not in proc.stdout + proc.stderr
     assert f"wrote {out}" in proc.stdout + proc.stderr
 

@@ -135,7 +135,8 @@ class RunCheckpoint(ModelCheckpoint):
         every = self._every_n_train_steps
         if (self.save_last and not self.monitor and every and not trainer.sanity_checking
                 and trainer.global_step % every == 0 and self.last_model_path):
-            trainer.save_checkpoint(self.last_model_path)  # every rank: it is collective
+            # every rank (it is collective); the whole state, as the periodic save writes it
+            trainer.save_checkpoint(self.last_model_path, weights_only=False)
 
     @property
     def state_key(self) -> str:  # ModelCheckpoint's, so runs from before this class resume
@@ -377,7 +378,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     trainer.fit(task, ckpt_path=str(last) if resume else None, **loaders)
     seconds = time.perf_counter() - t0
     if trainer.global_step % cfg.checkpoint_every:  # the last steps, so a longer --resume
-        trainer.save_checkpoint(last)                # continues from where this run ended
+        trainer.save_checkpoint(last, weights_only=False)  # continues from where it ended
     val = trainer.callback_metrics.get("val_loss")
     kept_step = None
     if best is not None and best.best_model_path:
@@ -402,14 +403,17 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
 
 
 def _quiet_lightning() -> None:
-    """Drop two lines Lightning prints on every run that tell a user nothing about theirs: an
-    advertisement for a cloud logger and a deprecation inside Lightning itself (torch 2.13)."""
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_not_an_ad)
+    """Drop lines Lightning prints on every run that tell a user nothing about theirs: an
+    advertisement for a cloud logger, the accelerators the machine lacks ("TPU available:
+    False ..."; one it has but the run leaves unused is still reported) and a deprecation inside
+    Lightning itself (torch 2.13)."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_worth_printing)
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
-def _not_an_ad(record: logging.LogRecord) -> bool:
-    return "litlogger" not in record.getMessage()
+def _worth_printing(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return "litlogger" not in message and " available: False" not in message
 
 
 def _initial_model(name: str) -> Model:
