@@ -17,8 +17,8 @@ declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
 # training arguments of the shipped models, trained on the 2-core development CPU (two or three
 # runs at a time, one thread each: tiny about 0.25 s per step, cnn 0.3 s, full 0.85 s). The
 # recipes were chosen among a few candidates on the held-out clips (docs/pretrained-recipes.md):
-# the room model ("decay", the default) won everywhere but the tiny violin (a free impulse response);
-# shifts of up to two semitones up and four down helped the trumpet models, while
+# the room model ("decay", the default) won everywhere but the tiny violin (a free impulse
+# response); shifts of up to two semitones up and four down helped the trumpet models, while
 # the violin models were best with none (the held-out violin notes lie inside the training
 # range); every recipe keeps its best validated weights (the full trumpet, which overfits within
 # a thousand steps, is validated every 125 steps instead of 250). Random f0 in unvoiced frames
