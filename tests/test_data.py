@@ -1,8 +1,12 @@
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from fastddsp import data
 from fastddsp.data import (
     Clip,
     ExampleDataset,
@@ -47,6 +51,53 @@ def test_prepare_counts_skips_and_reuses(tmp_path, audio_dir):
         third = prepare_dataset(audio_dir, tmp_path / "data", pitch="fast")
     assert (third.processed, third.reused) == (1, 3)
     assert len(list((tmp_path / "data" / "clips").glob("*.npz"))) == 4
+
+
+_HOLD_LOCK = """import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.write(fd, f"{os.getpid()}\\n".encode())
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_prepare_into_a_folder_another_prepare_writes_is_refused(tmp_path, audio_dir):
+    out = tmp_path / "data"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out / data.PREPARE_LOCK)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        with pytest.raises(UserError) as caught:
+            prepare_dataset(audio_dir, out, pitch="fast")
+        assert str(caught.value) == (f"{out} is being written by another prepare (pid "
+                                     f"{holder.pid}); wait for it or choose another folder")
+        assert [p.name for p in out.iterdir()] == [data.PREPARE_LOCK]  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.warns(UserWarning, match="corrupt.wav"):  # released with its process
+        s = prepare_dataset(audio_dir, out, pitch="fast")
+    assert s.processed == 4
+    # the lock file stays, and reading the folder (or preparing it again) ignores it
+    assert sorted(p.name for p in out.iterdir()) == [data.PREPARE_LOCK, "clips", "manifest.json"]
+    clips, _ = load_clips(out, None)
+    assert len(clips) == 4
+    with pytest.warns(UserWarning):
+        assert prepare_dataset(audio_dir, out, pitch="fast").reused == 4
+
+
+def test_a_running_prepare_names_itself_in_the_lock(tmp_path, audio_dir):
+    out = tmp_path / "data"
+    with data._prepare_lock(out):
+        assert (out / data.PREPARE_LOCK).read_text() == f"{os.getpid()}\n"
+        with pytest.raises(UserError, match=rf"another prepare \(pid {os.getpid()}\)"):
+            prepare_dataset(audio_dir, out, pitch="fast")
+    assert not (out / "clips").exists() and not (out / "manifest.json").exists()
+    with pytest.raises(UserError, match="is not a folder"):  # checked before any lock or folder
+        prepare_dataset(tmp_path / "nothing", tmp_path / "other", pitch="fast")
+    assert not (tmp_path / "other").exists()
 
 
 def test_named_validation_files(tmp_path, audio_dir):

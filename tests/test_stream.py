@@ -191,3 +191,27 @@ def test_bad_blocks_are_refused():
     other = Model.from_preset("tiny", sample_rate=22050)
     with pytest.raises(UserError, match="16 kHz"):
         other.stream(64).process(np.zeros(64))
+
+
+def test_any_finite_input_keeps_the_output_finite_and_bounded():
+    """A finite block of 1e19 used to overflow the analysis (NaN for 1.25 s); out-of-range
+    values are held at the range's edge (limits), so the performance goes on."""
+    model = load("violin-tiny")
+    stream = model.stream(256)
+    x = melody(2.0)
+    blocks = [x[i: i + 256] * (1e19 if i // 256 == 40 else 1.0) for i in range(0, x.size, 256)]
+    out = np.concatenate([stream.process(b) for b in blocks])
+    assert np.all(np.isfinite(out)) and np.abs(out).max() < 20
+    stream = model.stream(256)
+    out = np.concatenate([stream.synthesize(np.full(256, 1e9 if i == 3 else 440.0),
+                                            np.full(256, 1e30 if i == 5 else -20.0))
+                          for i in range(30)])
+    assert np.all(np.isfinite(out)) and np.abs(out).max() < 20
+
+
+def test_a_block_of_text_is_a_user_error():
+    stream = load("violin-tiny").stream(256)
+    with pytest.raises(UserError, match="numbers"):
+        stream.process(["a"] * 256)
+    with pytest.raises(UserError, match="numbers"):
+        stream.synthesize(["a"] * 4, [0.0] * 4)

@@ -12,7 +12,7 @@ import torch
 
 import fastddsp
 from fastddsp.data import prepare_dataset
-from fastddsp.train import TrainConfig, read_losses, train
+from fastddsp.train import TrainConfig, read_checkpoint, read_losses, train
 from tests.synthetic import write_instrument
 
 
@@ -51,14 +51,14 @@ def test_resume_after_a_kill_continues_at_the_checkpointed_step(data_dir, tmp_pa
     try:
         while time.time() < deadline:
             if ckpt.is_file():
-                state = torch.load(ckpt, map_location="cpu", weights_only=False)
+                state = read_checkpoint(ckpt)
                 if state["global_step"] >= 10:
                     break
             time.sleep(0.5)
     finally:
         proc.kill()
         proc.wait()
-    saved = torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"]
+    saved = read_checkpoint(ckpt)["global_step"]
     assert saved >= 10 and not out.exists()
     r = train(data_dir, out, TrainConfig(preset="tiny", steps=saved + 5, batch_size=2,
                                          checkpoint_every=5, val_every=100000),
@@ -104,8 +104,7 @@ def test_a_moved_run_folder_resumes_with_its_best_weights(data_dir, tmp_path):
     r = train(data_dir, tmp_path / "b" / "m", cfg, resume=True, progress=False)
     ckpts = r.run_dir / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt", "last.ckpt"]
-    assert torch.load(ckpts / "last.ckpt", map_location="cpu",
-                      weights_only=False)["global_step"] == 25
+    assert read_checkpoint(ckpts / "last.ckpt")["global_step"] == 25
     vals = read_losses(r.run_dir)["val_loss"]
     best_step, best_val = min(vals, key=lambda sv: sv[1])
     assert r.kept_step == best_step + 1 and r.final_val_loss == pytest.approx(best_val)
@@ -122,8 +121,7 @@ def test_the_room_trains_and_is_baked_into_the_model_file(data_dir, tmp_path):
     # its last 0.1 s is much quieter than its first
     assert not torch.allclose(ir, start, atol=1e-3)
     assert ir[-1600:].pow(2).mean() < 0.1 * ir[1:1601].pow(2).mean()
-    ckpt = torch.load(tmp_path / "decay.run" / "checkpoints" / "last.ckpt",
-                      map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(tmp_path / "decay.run" / "checkpoints" / "last.ckpt")
     rt60 = ckpt["state_dict"]["model.synth.room.log_rt60"].exp()
     assert not torch.allclose(rt60, torch.full_like(rt60, 0.25))  # it learned
     cfg.reverb = "free"
@@ -294,8 +292,7 @@ def test_the_model_file_holds_the_moving_average_of_the_weights(data_dir, tmp_pa
                       checkpoint_every=20, ema=0.9)
     r = train(data_dir, tmp_path / "m", cfg, progress=False)
     saved = fastddsp.load(r.model_path).decoder.state_dict()
-    ckpt = torch.load(r.run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
-                      weights_only=False)
+    ckpt = read_checkpoint(r.run_dir / "checkpoints" / "last.ckpt")
     average = {k[len("model.decoder."):]: v for k, v in ckpt["state_dict"].items()
                if k.startswith("model.decoder.")}
     last = {k[len("model.decoder."):]: v for k, v in ckpt["current_model_state"].items()
@@ -305,8 +302,7 @@ def test_the_model_file_holds_the_moving_average_of_the_weights(data_dir, tmp_pa
     assert not torch.allclose(saved[name], last[name], atol=1e-5)
     cfg.ema = 0.0  # off: the file holds the last weights
     r = train(data_dir, tmp_path / "plain", cfg, progress=False)
-    ckpt = torch.load(r.run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
-                      weights_only=False)
+    ckpt = read_checkpoint(r.run_dir / "checkpoints" / "last.ckpt")
     assert "current_model_state" not in ckpt
     assert torch.allclose(fastddsp.load(r.model_path).decoder.state_dict()[name],
                           ckpt["state_dict"]["model.decoder." + name])
@@ -317,8 +313,7 @@ def test_weight_decay_shrinks_the_network_and_spares_the_room(data_dir, tmp_path
         cfg = TrainConfig(preset="tiny", steps=10, batch_size=2, lr=3e-3, val_every=1000,
                           checkpoint_every=10, ema=0.0, weight_decay=weight_decay)
         r = train(data_dir, tmp_path / name, cfg, progress=False)
-        return torch.load(r.run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
-                          weights_only=False)
+        return read_checkpoint(r.run_dir / "checkpoints" / "last.ckpt")
 
     def decoder_norm(ckpt) -> float:  # of its convolution and linear weights
         return float(torch.cat([v.flatten() for k, v in ckpt["state_dict"].items()
@@ -407,8 +402,8 @@ def test_keep_best_writes_the_weights_of_the_lowest_validation_loss(noise_finetu
     assert len(val) == 3 and val[-1][1] > min(v for _, v in val)
     assert r.final_val_loss == pytest.approx(min(v for _, v in val), abs=1e-5)
     ckpts = r.run_dir / "checkpoints"
-    best = torch.load(ckpts / "best.ckpt", map_location="cpu", weights_only=False)
-    last = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=False)
+    best = read_checkpoint(ckpts / "best.ckpt")
+    last = read_checkpoint(ckpts / "last.ckpt")
     assert r.kept_step == best["global_step"] < last["global_step"] == 24
     model = fastddsp.load(r.model_path)
     assert (model.stats["training"]["kept_step"], model.stats["training"]["steps"]) == (
@@ -460,8 +455,7 @@ def test_last_checkpoint_holds_the_validation_of_its_own_step(noise_finetune, tm
     r = train(data, tmp_path / "m", cfg, progress=False)
     val = [v for _, v in read_losses(r.run_dir)["val_loss"]]
     assert len(val) == 3
-    last = torch.load(r.run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
-                      weights_only=False)
+    last = read_checkpoint(r.run_dir / "checkpoints" / "last.ckpt")
     (stopping,) = [v for k, v in last["callbacks"].items() if k.startswith("EarlyStopping")]
     best_at = int(np.argmin(val))
     assert float(stopping["best_score"]) == pytest.approx(val[best_at], abs=1e-5)

@@ -4,15 +4,18 @@
 A data folder holds ``manifest.json`` (settings, files, split, statistics) and ``clips/*.npz``
 (audio at the model rate with its f0, confidence and loudness at the frame rate). Examples are
 windows of ``example_seconds`` every ``hop_seconds`` over each clip. Re-running prepare reuses
-every clip whose file content and settings are unchanged.
+every clip whose file content and settings are unchanged. A prepare holds the folder's lock
+(``.prepare.lock``) until it is done: a second prepare into the same folder is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,15 @@ from .features.loudness import loudness_db, shifted_loudness
 from .features.pitch import get_tracker
 from .io import RESAMPLE_PASSBAND, file_sha256, read_audio, resample
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a prepare there is not guarded
+    fcntl = None  # type: ignore[assignment]
+
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus",
                   ".w64", ".caf"}
 MANIFEST = "manifest.json"
+PREPARE_LOCK = ".prepare.lock"  # in the data folder: who is writing it (a pid), flock-ed
 FORMAT_VERSION = 1
 
 
@@ -129,6 +138,45 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
     tracker = get_tracker(pitch)
     settings = {"format": FORMAT_VERSION, "sample_rate": sample_rate, "frame_rate": frame_rate,
                 "pitch": pitch, "example_seconds": example_seconds, "hop_seconds": hop_seconds}
+    with _prepare_lock(data_dir):
+        return _write_dataset(audio_dir, data_dir, files, settings, tracker.voicing_threshold,
+                              val_fraction, val_names, progress)
+
+
+@contextlib.contextmanager
+def _prepare_lock(data_dir: Path) -> Iterator[None]:
+    """Holds ``data_dir``'s prepare lock: an exclusive, non-blocking ``flock`` of its
+    ``.prepare.lock``, which then records this process's pid. Held by another prepare: a
+    ``UserError`` naming it. The file stays (it is hidden, and no reader looks at it): removed,
+    a third prepare could lock a new file while a second still holds the old one."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(data_dir / PREPARE_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            pid = f" (pid {holder})" if holder.isdigit() else ""
+            raise UserError(f"{data_dir} is being written by another prepare{pid}; wait for it "
+                            f"or choose another folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _write_dataset(audio_dir: Path, data_dir: Path, files: list[Path], settings: dict[str, Any],
+                   voicing_threshold: float, val_fraction: float, val_names: Iterable[str],
+                   progress: Callable[[Iterable[Path]], Iterable[Path]] | None
+                   ) -> PrepareSummary:
+    """``prepare_dataset``'s work, once its arguments are checked and the folder is locked."""
+    sample_rate, frame_rate, pitch = (settings[k] for k in ("sample_rate", "frame_rate", "pitch"))
+    example_seconds, hop_seconds = settings["example_seconds"], settings["hop_seconds"]
+    hop = sample_rate / frame_rate
     clips_dir = data_dir / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
     old: dict[str, Any] = {}
@@ -156,7 +204,7 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
             feats = extract_features(audio, sample_rate, pitch=pitch, frame_rate=frame_rate,
                                      loudness_rate=sample_rate)
         except (UserError, OSError) as e:
-            warnings.warn(f"skipping {rel}: {e}", stacklevel=2)
+            warnings.warn(f"skipping {rel}: {e}", stacklevel=3)  # prepare_dataset's caller
             summary.skipped.append((rel, str(e)))
             continue
         n = feats.n_frames
@@ -185,7 +233,7 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
         else:
             summary.val_examples += e["examples"]
             summary.val_seconds += e["seconds"]
-    stats = compute_stats(train_clips, tracker.voicing_threshold)
+    stats = compute_stats(train_clips, voicing_threshold)
     stats.update({"train_seconds": round(summary.train_seconds, 3), "pitch_tracker": pitch})
     manifest = {"settings": settings, "files": entries, "stats": stats,
                 "skipped": [{"path": p, "reason": r} for p, r in summary.skipped]}

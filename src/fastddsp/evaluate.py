@@ -28,7 +28,7 @@ from .errors import UserError
 from .features import extract_features
 from .features.loudness import loudness_db
 from .features.pitch import PITCH_RATE, get_tracker
-from .io import read_audio, resample, write_audio
+from .io import read_audio, refuse_overwrite, resample, write_audio
 from .models.model import Model
 
 TARGET_LUFS = -20.0
@@ -136,9 +136,20 @@ def _sources(source: Path, model: Model | None, split: str, pitch: str) -> list[
     return clips
 
 
+def _refuse_overwriting_sources(source: Path, out_dir: Path) -> None:
+    """The resynthesized ``<stem>.wav`` files never replace the source clips they score."""
+    if (source / MANIFEST).is_file():
+        return
+    files = find_audio(source) if source.is_dir() else [source] if source.is_file() else []
+    for f in files:
+        refuse_overwrite(out_dir / f"{f.stem}.wav", f)
+
+
 def evaluate_model(model: Model, source: str | Path, out_dir: str | Path | None = None,
                    split: str = "val", features_pitch: str = "crepe-full",
                    score_pitch: str = "crepe-tiny", label: str = "model") -> EvalReport:
+    if out_dir is not None:
+        _refuse_overwriting_sources(Path(source), Path(out_dir))
     clips = _sources(Path(source), model, split, features_pitch)
     scores = []
     for clip in clips:

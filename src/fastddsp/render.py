@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +11,39 @@ from .errors import UserError
 from .features.loudness import shifted_loudness
 from .models.chunked import render_chunks
 from .models.model import Model
-from .score import Note, notes_to_features, read_midi, read_text_score
+from .score import Note, check_notes, notes_to_features, read_midi, read_text_score
 
 
 def read_score(path: str | Path) -> list[Note]:
+    """The notes of a MIDI file (.mid, .midi) or a text score, checked against the valid
+    ranges (``score.check_notes``); any problem is a one-line UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"score {path} does not exist or is not a file")
+    midi = path.suffix.lower() in (".mid", ".midi")
+    raw = _midi_notes(path) if midi else _score_text(path)
     try:
-        if path.suffix.lower() in (".mid", ".midi"):
-            return read_midi(str(path))
-        return read_text_score(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError, EOFError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read score {path}: {e}") from None
+        return check_notes(raw) if isinstance(raw, list) else read_text_score(raw)
+    except ValueError as e:
+        raise UserError(f"score {path}: {e}") from None
+
+
+def _midi_notes(path: Path) -> list[Note]:
+    try:
+        return read_midi(str(path))
+    except Exception as e:  # mido raises many kinds on a damaged file (even ZeroDivision)
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"cannot read {path} as a MIDI file: {reason}") from None
+
+
+def _score_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is neither a MIDI file (.mid, .midi) nor a text score "
+                        f"(NOTE START_S DURATION_S [VELOCITY] per line)") from None
+    except OSError as e:
+        raise UserError(f"cannot read score {path}: {e.strerror or e}") from None
 
 
 FULL_VELOCITY_QUANTILE = 0.9  # of the training set's loudness: where velocity 1.0 plays
@@ -42,7 +63,13 @@ def score_loudness(loudness_db: np.ndarray, model: Model) -> np.ndarray:
 
 def render_notes(notes: list[Note], model: Model, seed: int = 0) -> np.ndarray:
     """Notes -> expressive pitch and loudness curves at the model's level -> audio."""
-    feats = notes_to_features(notes, model.frame_rate)
-    return np.concatenate(list(render_chunks(model, feats.f0_hz,
-                                             score_loudness(feats.loudness_db, model),
-                                             seed=seed)))
+    return np.concatenate(list(render_note_chunks(notes, model, seed)))
+
+
+def render_note_chunks(notes: list[Note], model: Model, seed: int = 0) -> Iterator[np.ndarray]:
+    """``render_notes`` chunk by chunk (``models.chunked.render_chunks``): the audio of a
+    score of any length in memory bounded by a chunk (the frame-rate curves, 1/64 of the
+    audio's size, are kept whole)."""
+    feats = notes_to_features(check_notes(list(notes)), model.frame_rate)
+    return render_chunks(model, feats.f0_hz, score_loudness(feats.loudness_db, model),
+                         seed=seed)

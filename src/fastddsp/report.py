@@ -408,7 +408,7 @@ def build_report(eval_dirs: Iterable[str | Path], out_dir: str | Path,
         if not sources:
             raise UserError("these eval folders do not record their reference clips (written "
                             "by an older fastddsp eval): give them with --references")
-    _check_output(out, [d.path for d in dirs] + sources)
+    _check_output(out, [d.path for d in dirs] + sources + ([Path(bench)] if bench else []))
     speeds_from_bench = read_bench(bench) if bench is not None else {}
     clip_names = list(dict.fromkeys(c for d in dirs for c in d.clips))
     ref_audio = _References(sources).find(clip_names)

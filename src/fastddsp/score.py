@@ -3,6 +3,7 @@ in, attack and release), for synthesis without input audio."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from .dsp.core import SILENCE_DB
 from .features.frames import Features
+from .limits import MAX_SECONDS, MIDI_RANGE
 
 
 @dataclass(frozen=True)
@@ -43,17 +45,22 @@ def notes_to_features(notes: tuple[Note, ...] | list[Note], frame_rate: float,
     midi = np.full(n_frames, np.nan)
     gain = np.zeros(n_frames)
     for note in sorted(notes, key=lambda n: n.start_s):
-        local = t - note.start_s
+        # the frames the note reaches: its onset to the end of its release
+        a = max(0, int(np.floor(note.start_s * frame_rate)))
+        b = min(n_frames, int(np.ceil((note.start_s + note.duration_s + release_s)
+                                      * frame_rate)) + 1)
+        local = t[a:b] - note.start_s
         held = (local >= 0) & (local < note.duration_s)
         releasing = (local >= note.duration_s) & (local < note.duration_s + release_s)
         depth = np.clip((local - 0.2) / 0.3, 0, 1)  # vibrato grows in after 0.2 s
         vib = depth * vibrato_cents / 100 * np.sin(2 * np.pi * vibrato_hz * local)
-        midi[held] = note.midi + vib[held]
-        midi[releasing & np.isnan(midi)] = note.midi
+        span = midi[a:b]
+        span[held] = note.midi + vib[held]
+        span[releasing & np.isnan(span)] = note.midi
         attack = np.clip(local / attack_s, 0, 1)
         release = np.clip(1 - (local - note.duration_s) / release_s, 0, 1)
         env = np.where(held, attack, np.where(releasing, release, 0.0))
-        gain = np.maximum(gain, env * note.velocity)
+        gain[a:b] = np.maximum(gain[a:b], env * note.velocity)
     # hold pitch through rests, then glide between notes
     idx = np.where(~np.isnan(midi), np.arange(n_frames), 0)
     np.maximum.accumulate(idx, out=idx)
@@ -68,6 +75,28 @@ def notes_to_features(notes: tuple[Note, ...] | list[Note], frame_rate: float,
     loudness = np.maximum(loudness, SILENCE_DB)
     return Features(f0.astype(np.float32), loudness.astype(np.float32),
                     (gain > 0).astype(np.float32), frame_rate)
+
+
+def check_notes(notes: list[Note]) -> list[Note]:
+    """Every note within the valid ranges (``limits``): MIDI 0..127, a finite start >= 0, a
+    finite duration > 0, velocity in (0, 1], and the score at most ``MAX_SECONDS`` long;
+    a ValueError names the first note that is not."""
+    if not notes:
+        raise ValueError("the score has no notes")
+    lo, hi = MIDI_RANGE
+    for i, n in enumerate(notes, 1):
+        if not lo <= n.midi <= hi:
+            raise ValueError(f"note {i}: MIDI note {n.midi:g} is outside {lo:g}..{hi:g}")
+        if not (math.isfinite(n.start_s) and n.start_s >= 0 and math.isfinite(n.duration_s)
+                and n.duration_s > 0):
+            raise ValueError(f"note {i}: start must be a finite time >= 0 and duration a "
+                             f"finite time > 0")
+        if not 0 < n.velocity <= 1:
+            raise ValueError(f"note {i}: velocity must be within (0, 1]")
+        if n.start_s + n.duration_s > MAX_SECONDS:
+            raise ValueError(f"note {i}: ends at {n.start_s + n.duration_s:.6g} s; a score may "
+                             f"last at most {MAX_SECONDS:g} s ({MAX_SECONDS / 3600:g} h)")
+    return notes
 
 
 NOTE_NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -109,12 +138,12 @@ def read_text_score(text: str) -> list[Note]:
             note = Note(parse_note(parts[0]), float(parts[1]), float(parts[2]), vel)
         except ValueError as e:
             raise ValueError(f"line {number}: {e}") from None
-        if note.duration_s <= 0 or note.start_s < 0 or not 0 < note.velocity <= 1:
-            raise ValueError(f"line {number}: start >= 0, duration > 0, 0 < velocity <= 1")
+        try:
+            check_notes([note])
+        except ValueError as e:
+            raise ValueError(f"line {number}: {str(e).removeprefix('note 1: ')}") from None
         notes.append(note)
-    if not notes:
-        raise ValueError("the score has no notes")
-    return notes
+    return check_notes(notes)
 
 
 def read_midi(path: str) -> list[Note]:

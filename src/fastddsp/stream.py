@@ -44,6 +44,7 @@ from .errors import UserError
 from .features.loudness import frames_loudness, loudness_at, loudness_weights
 from .features.pitch import PITCH_RATE, clean_f0
 from .features.yin import Yin, yin_frames
+from .limits import LOUDNESS_MAX_DB, MAX_INPUT_PEAK
 from .models.model import Model
 from .models.streaming import streaming_decoder
 
@@ -83,6 +84,8 @@ class StreamEngine(nn.Module):
         self.threshold = VOICING_THRESHOLD
         self.quiet_db = QUIET_DB
         self.floor_db = SILENCE_DB  # an attribute: TorchScript reads no float globals
+        self.max_peak = MAX_INPUT_PEAK    # inputs are held within the valid ranges (limits),
+        self.max_loudness = LOUDNESS_MAX_DB  # so no finite input overflows the analysis
         self.f0_factor = float(2.0 ** (octave + pitch_shift / 12.0))
         self.gain_db = float(loudness_db)
         self.seed = seed
@@ -127,7 +130,8 @@ class StreamEngine(nn.Module):
         if audio.shape[0] != self.batch:
             self.reset(audio.shape[0])
         n = audio.shape[1]
-        self.inputs = torch.cat([self.inputs, audio.to(self.inputs.dtype)], 1)
+        audio = audio.to(self.inputs.dtype).clamp(-self.max_peak, self.max_peak)
+        self.inputs = torch.cat([self.inputs, audio], 1)
         self.received += n
         count = self.received // self.hop + 1 - self.next_frame
         if count > 0:
@@ -160,7 +164,8 @@ class StreamEngine(nn.Module):
         if count > 0:
             idx = (torch.arange(count) + self.next_frame) * self.hop - start
             self.next_frame += count
-            self._frames(f0_hz[:, idx].float(), loudness_db[:, idx].float())
+            f0 = f0_hz[:, idx].float().clamp(0.0, self.sample_rate / 2.0)
+            self._frames(f0, loudness_db[:, idx].float().clamp_max(self.max_loudness))
         return self._pop(n)
 
     def _adjust(self, f0: torch.Tensor, conf: torch.Tensor, ld: torch.Tensor
@@ -274,7 +279,13 @@ class Stream:
         self._mode = ""
 
     def _check(self, name: str, block: Any) -> torch.Tensor:
-        arr = np.asarray(block, dtype=np.float32)
+        """A block as a ``[1, n]`` tensor; NaN, infinity and non-numbers are refused. (Finite
+        values out of range are held at the range's edge by the engine: a stream must not
+        stop mid-performance.)"""
+        try:
+            arr = np.asarray(block, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise UserError(f"{name} must be numbers") from None
         if arr.ndim != 1:
             raise UserError(f"{name} must be a 1-D block of samples, got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):

@@ -171,31 +171,20 @@ def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAUL
     ``output_path`` only when complete."""
     from pathlib import Path
 
-    import soundfile as sf
-    import soxr
-
-    from .atomic import atomic_path
     from .features.extract import extract_features_file
+    from .io import open_audio, write_audio_chunks
 
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(dst, src)
-    container, subtype = output_format(dst)
+    output_format(dst)
     m = _model(model)
     feats = extract_features_file(src, pitch=pitch, frame_rate=m.frame_rate,
                                   loudness_rate=m.sample_rate, block_seconds=block_seconds)
-    rate = sr_out or sf.info(str(src)).samplerate
+    if sr_out is None:
+        with open_audio(src) as f:
+            sr_out = f.samplerate
     chunk_frames = max(1, int(min(block_seconds, 10.0) * m.frame_rate))
     chunks, adj, _ = transfer_features(feats, m, octave, pitch_shift, loudness, pitch, seed,
                                        chunk_frames)
-    stream = soxr.ResampleStream(m.sample_rate, rate, 1, dtype="float32", quality="HQ")
-    written = 0
-    with atomic_path(dst) as tmp, sf.SoundFile(str(tmp), "w", rate, 1, subtype,
-                                                format=container) as out:
-        pending = next(chunks, None)
-        while pending is not None:
-            following = next(chunks, None)
-            y = stream.resample_chunk(pending, last=following is None)
-            out.write(np.clip(y, -1.0, 1.0))
-            written += y.size
-            pending = following
-    return FileResult(str(dst), written / rate, rate, adj)
+    written = write_audio_chunks(dst, chunks, m.sample_rate, sr_out)
+    return FileResult(str(dst), written / sr_out, sr_out, adj)

@@ -2,8 +2,10 @@
 
 Adam (3e-4) with exponential decay (x0.98 every 10k steps, as DDSP), gradient clipping at 3.0,
 multi-scale spectral loss. Multi-GPU DDP and mixed precision are Lightning flags. Checkpoints
-are written atomically; ``resume`` continues from the last one at the same step. Logs (CSV) hold
-the training and validation losses and seconds per step; validation audio is written as wavs.
+are written atomically and read as plain data (``read_checkpoint``: a run folder from someone
+else runs none of their code); ``resume`` continues from the last one at the same step. Logs
+(CSV) hold the training and validation losses and seconds per step; validation audio is written
+as wavs.
 ``init`` starts from a trained model's decoder (fine-tuning) instead of a fresh network; with
 ``reverb="free"`` its impulse response is continued too, with ``"decay"`` a new room is learned
 (the new recordings' room), with ``"init"`` the decaying room that the model's impulse response
@@ -20,6 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
+import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -37,7 +41,7 @@ from lightning.pytorch.callbacks import (
     WeightAveraging,
 )
 
-from .atomic import atomic_path
+from .atomic import atomic_path, clean_stale_temps
 from .data import Clip, ExampleDataset, load_clips, teacher_clips
 from .dsp.spectral import multiscale_spectral_distance
 from .errors import UserError
@@ -110,12 +114,52 @@ class TrainConfig:
                 raise UserError(message)
 
 
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint read as plain data, the only way this module reads one: torch's weights-only
+    unpickler builds tensors, containers, numbers and strings but calls no function the file
+    names, so a run folder from someone else cannot run code. What Lightning writes for these
+    runs is all plain (no type needs allowing). Anything else is a one-line ``UserError``."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():  # a pickle protocol torch does not write: refused anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        named = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if named:
+            raise UserError(f"{path} is not a plain checkpoint (it holds objects that could run "
+                            f"code: {named.group(1)}); refusing to load it") from None
+        raise UserError(f"{path} is damaged or not a checkpoint; refusing to load it") from None
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist") from None
+    except Exception:  # truncated, empty, a folder, another format: torch's errors vary
+        raise UserError(f"{path} is damaged or not a checkpoint; refusing to load it") from None
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise UserError(f"{path} is not a training checkpoint; refusing to load it")
+    return state
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, made atomic: temporary file, fsync, rename."""
+    """Lightning's checkpoint IO: writes are atomic (temporary file, fsync, rename), reads are
+    ``read_checkpoint``'s (plain data only) and removals delete single files, never folders.
+    ``preloaded``: checkpoints already read (path -> state), each handed out once."""
+
+    def __init__(self, preloaded: dict[str, dict[str, Any]] | None = None) -> None:
+        super().__init__()
+        self.preloaded = dict(preloaded or {})
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         with atomic_path(Path(path), suffix=".ckpt") as tmp:
             torch.save(checkpoint, tmp)
+
+    def load_checkpoint(self, path: str | Path, map_location: Any = None,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        state = self.preloaded.pop(str(path), None)
+        return state if state is not None else read_checkpoint(path)  # on the CPU
+
+    def remove_checkpoint(self, path: str | Path) -> None:
+        if Path(path).is_file() or Path(path).is_symlink():
+            Path(path).unlink(missing_ok=True)
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -147,7 +191,7 @@ class RunCheckpoint(ModelCheckpoint):
         if self.monitor and state_dict.get("best_model_path"):
             best_file = Path(state_dict["best_model_path"])
             if best_file.is_file():
-                saved = torch.load(best_file, map_location="cpu", weights_only=False, mmap=True)
+                saved = read_checkpoint(best_file)
                 own = saved.get("callbacks", {}).get(self.state_key)
                 if own and own.get("best_model_score") is not None:
                     state_dict = {**state_dict, **{k: v for k, v in self._rebased(own).items()
@@ -155,16 +199,21 @@ class RunCheckpoint(ModelCheckpoint):
         super().load_state_dict(state_dict)
 
     def _rebased(self, state: dict[str, Any]) -> dict[str, Any]:
-        old, new = state.get("dirpath"), self.dirpath
-        if not old or not new or old == new:
+        """The state with its files in this run's checkpoint folder, whatever folder it names:
+        Lightning deletes a replaced best or last file, so a path elsewhere (``../..``) would
+        delete files outside the run. A name that is not a checkpoint file's is dropped."""
+        new = self.dirpath
+        if not new:
             return state
 
         def rebase(path: Any) -> Any:
-            return str(Path(new) / Path(path).name) if path else path
+            name = Path(path).name if isinstance(path, str) else ""
+            return str(Path(new) / name) if name.endswith(".ckpt") else ""
         return {**state, "dirpath": new,
                 **{k: rebase(state.get(k)) for k in
                    ("best_model_path", "kth_best_model_path", "last_model_path")},
-                "best_k_models": {rebase(k): v for k, v in state.get("best_k_models", {}).items()}}
+                "best_k_models": {rebase(k): v for k, v in state.get("best_k_models", {}).items()
+                                  if rebase(k)}}
 
 
 class DDSPTask(L.LightningModule):
@@ -283,6 +332,9 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     if not resume and last.is_file():
         raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or "
                         f"choose another --run-dir")
+    for folder in (ckpt_dir, output.parent):  # what interrupted writes left behind
+        clean_stale_temps(folder)
+    resumed = read_checkpoint(last) if resume else None  # refused before any work if unsafe
     init = _initial_model(cfg.init) if cfg.init else None
     if init is not None:
         if cfg.preset is None:
@@ -361,7 +413,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
         accelerator=cfg.accelerator, devices=cfg.devices,
         precision=cfg.precision, gradient_clip_val=cfg.grad_clip,
         callbacks=[checkpoint, *([best] if best else []), *stopping, recorder, *averaging],
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO({str(last): resumed} if resumed else None)],
         # a new logs/version_N per (re)start, so a resumed run keeps its history
         logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),
         # steps counted across epochs: tiny datasets have epochs of a few steps
@@ -382,7 +434,7 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     val = trainer.callback_metrics.get("val_loss")
     kept_step = None
     if best is not None and best.best_model_path:
-        saved = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+        saved = read_checkpoint(best.best_model_path)
         task.load_state_dict(saved["state_dict"])
         kept_step, val = saved["global_step"], best.best_model_score
     model.eval()
@@ -405,15 +457,19 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
 def _quiet_lightning() -> None:
     """Drop lines Lightning prints on every run that tell a user nothing about theirs: an
     advertisement for a cloud logger, the accelerators the machine lacks ("TPU available:
-    False ..."; one it has but the run leaves unused is still reported) and a deprecation inside
-    Lightning itself (torch 2.13)."""
+    False ..."; one it has but the run leaves unused is still reported), the notes of a
+    ``--resume`` (what it restores, from a folder that of course is not empty: a refused
+    checkpoint is then the only line) and a deprecation inside Lightning itself (torch 2.13)."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_worth_printing)
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
 
 def _worth_printing(record: logging.LogRecord) -> bool:
     message = record.getMessage()
-    return "litlogger" not in message and " available: False" not in message
+    return not any(noise in message for noise in
+                   ("litlogger", " available: False", "Restoring states from the checkpoint",
+                    "Found current_model_state in the checkpoint"))
 
 
 def _initial_model(name: str) -> Model:

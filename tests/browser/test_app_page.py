@@ -1,7 +1,9 @@
-"""The web app served by uvicorn on a free loopback port, driven in headless Chromium."""
+"""The web app served by uvicorn on a free loopback port, driven in headless Chromium, under
+the app's Content-Security-Policy (a violation is a console error, which fails a test)."""
 
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -34,9 +36,19 @@ def app_url():
     sock.close()
 
 
+def wait_until(page, expression: str, timeout: float = 30000) -> None:
+    """Poll ``expression`` in the page until it is truthy. (``page.wait_for_function`` evaluates
+    it with eval, which the app's Content-Security-Policy forbids; ``page.evaluate`` is not
+    subject to it.)"""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} ms: {expression}"
+        page.wait_for_timeout(50)
+
+
 def open_app(page, url):
     page.goto(url)
-    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    wait_until(page, "document.querySelectorAll('#model option').length > 0")
 
 
 def choose(page, model="violin-tiny", pitch="fast", octave="0"):
@@ -65,13 +77,13 @@ def test_app_transfers_an_upload_and_plays_it(page, app_url, tmp_path):
 
     page.evaluate("async () => { const a = document.getElementById('result-audio');"
                   " a.muted = true; await a.play(); }")
-    page.wait_for_function("document.getElementById('result-audio').currentTime > 0.1",
-                           timeout=10000)
+    wait_until(page, "document.getElementById('result-audio').currentTime > 0.1",
+               timeout=10000)
     assert page.evaluate("document.getElementById('result-audio').duration") == pytest.approx(
         1.5, abs=0.01)
-    page.wait_for_function("['plot-features', 'plot-spectrogram'].every(id => "
-                           "document.getElementById(id).complete && "
-                           "document.getElementById(id).naturalWidth > 0)")
+    wait_until(page, "['plot-features', 'plot-spectrogram'].every(id => "
+               "document.getElementById(id).complete && "
+               "document.getElementById(id).naturalWidth > 0)")
     with page.expect_download() as download:
         page.click("#download")
     assert download.value.suggested_filename == "tone.violin-tiny.wav"
@@ -101,27 +113,27 @@ def test_app_shows_a_bad_upload_as_a_message(page, app_url, tmp_path):
 def test_app_records_from_the_microphone_as_wav(page, app_url):
     open_app(page, app_url)
     page.click("#record")
-    page.wait_for_function("document.getElementById('record-status').textContent"
-                           ".includes('recording')")
+    wait_until(page, "document.getElementById('record-status').textContent"
+               ".includes('recording')")
     page.wait_for_timeout(1500)
     page.click("#stop")
     page.wait_for_selector("#recording:not([hidden])")
-    page.wait_for_function("document.getElementById('recording').readyState >= 1")
+    wait_until(page, "document.getElementById('recording').readyState >= 1")
     seconds = page.evaluate("document.getElementById('recording').duration")
     assert 1.0 < seconds < 5.0
     assert page.inner_text("#record-status").startswith("recorded")
-    # what the page would upload is a plain 16-bit PCM WAV the server decodes
+    # what the page would upload is a plain 16-bit PCM WAV the server decodes (read from the
+    # page's `recorded` Blob itself: the CSP's connect-src does not allow fetching blob: URLs)
     header = page.evaluate("""async () => {
-        const blob = await (await fetch(document.getElementById('recording').src)).blob();
-        const b = new Uint8Array(await blob.slice(0, 44).arrayBuffer());
+        const b = new Uint8Array(await recorded.slice(0, 44).arrayBuffer());
         return Array.from(b);
     }""")
     head = bytes(header)
     assert head[:4] == b"RIFF" and head[8:16] == b"WAVEfmt " and head[34] == 16
     choose(page)
     page.click("#submit")
-    page.wait_for_function("!document.getElementById('result').hidden || "
-                           "!document.getElementById('error').hidden", timeout=60000)
+    wait_until(page, "!document.getElementById('result').hidden || "
+               "!document.getElementById('error').hidden", timeout=60000)
     # the fake microphone plays beeps: either they are transferred, or the page says why not
     if page.is_visible("#error"):
         assert "no confidently pitched sound" in page.inner_text("#error")

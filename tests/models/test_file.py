@@ -116,3 +116,81 @@ def test_noise_floor_and_bandwidth_round_trip(tmp_path):
     torch.testing.assert_close(m2.synth.noise_floor, torch.full((65,), 1e-3))
     f0, ld = np.full(300, 392.0), np.linspace(-50, -10, 300)
     assert np.array_equal(m.synthesize(f0, ld), m2.synthesize(f0, ld))
+
+
+def _forge(path, tensors, config: dict, stats: dict | None = None, version: str = "2"):
+    """A model file as an attacker would write it: any config, a valid checksum."""
+    from fastddsp.models.file import tensor_digest
+
+    meta = {"format": "fastddsp-model", "version": version, "config": json.dumps(config),
+            "stats": json.dumps(stats or {})}
+    meta["sha256"] = tensor_digest(tensors, meta if version != "1" else None)
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def _tiny_parts():
+    m = fastddsp.load("violin-tiny")
+    return {k: v.contiguous().clone() for k, v in m.state_dict().items()}, m.config.to_dict()
+
+
+def test_edited_statistics_fail_the_checksum(trained_like, tmp_path):
+    _, path = trained_like
+    data = path.read_bytes().replace(b'\\"f0_midi_mean\\": 64.5', b'\\"f0_midi_mean\\": 99.5')
+    assert data != path.read_bytes()
+    bad = tmp_path / "stats.fddsp"
+    bad.write_bytes(data)
+    with pytest.raises(ModelFileError, match="checksum"):
+        fastddsp.load(bad)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("channels", 10 ** 9), ("hop_size", 10 ** 9), ("n_harmonics", 10 ** 7),
+    ("n_noise_bands", 10 ** 8), ("dilations", [1] * 100_000), ("dilations", [10 ** 9]),
+    ("sample_rate", "16000"), ("causal", "yes"), ("reverb_seconds", 1e9),
+    ("max_harmonic_hz", float("inf")), ("channels", 8.5), ("channels", True),
+])
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_a_forged_config_is_refused_before_anything_is_allocated(tmp_path, field, value,
+                                                                 version):
+    tensors, config = _tiny_parts()
+    path = _forge(tmp_path / "forged.fddsp", tensors, {**config, field: value}, version=version)
+    with pytest.raises(ModelFileError, match=field):
+        fastddsp.load(path)
+
+
+@pytest.mark.parametrize("stats", [
+    {"pitch_midi": {"mean": "high"}},
+    {"pitch_midi": {"mean": 1e308 * 10}},
+    {"loudness_db": {"quantiles": [-10.0, -20.0]}},
+    {"loudness_db": {"quantiles": list(range(5000))}},
+    {"loudness_db": {"quantiles": [-10.0, 1e6]}},
+    ["not", "an", "object"],
+])
+def test_forged_statistics_are_refused(tmp_path, stats):
+    tensors, config = _tiny_parts()
+    path = tmp_path / "forged.fddsp"
+    from fastddsp.models.file import tensor_digest
+    meta = {"format": "fastddsp-model", "version": "2", "config": json.dumps(config),
+            "stats": json.dumps(stats)}
+    meta["sha256"] = tensor_digest(tensors, meta)
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(ModelFileError, match="statistic"):
+        fastddsp.load(path)
+
+
+def test_version_1_files_still_load(tmp_path):
+    tensors, config = _tiny_parts()
+    stats = fastddsp.load("violin-tiny").stats
+    old = fastddsp.load(_forge(tmp_path / "v1.fddsp", tensors, config, stats, version="1"))
+    assert old.config == fastddsp.load("violin-tiny").config and old.stats == stats
+
+
+def test_bundled_models_are_version_2():
+    from safetensors import safe_open
+
+    from fastddsp.models import bundled_models
+
+    for name, path in bundled_models().items():
+        with safe_open(str(path), framework="pt") as f:
+            assert f.metadata()["version"] == "2", name

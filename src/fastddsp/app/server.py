@@ -4,17 +4,41 @@
 - ``POST /api/transfer`` (multipart: ``file``, ``model``, ``octave``, ``loudness``, ``pitch``):
   timbre transfer of the upload; answers JSON with the result's URL, what was adjusted and
   PNG plots (data URLs), or ``{"error": "one line"}`` with status 400 (bad input, the
-  ``UserError`` text), 413 (upload over the limit) or 500 (internal: a generic line; the
-  traceback goes to the server log only);
+  ``UserError`` text), 403 (a cross-origin request), 413 (upload over the limit) or 500
+  (internal: a generic line; the traceback goes to the server log only);
 - ``GET /api/result/{id}``: the result as a 16-bit wav (``?download=1``: as an attachment).
 
 An upload is copied to a temporary folder that is removed when the request ends; results live
 in memory only, the last few of them (``ResultStore``). Transfers run one at a time.
+
+Protections (besides the upload limit above and, on a loopback address, the Host check
+against DNS rebinding):
+
+- decoding is bounded: an upload's header is read first and a recording longer than
+  ``max_seconds``, or at a sample rate outside the range of ``limits``, is
+  refused before any decoding; the rest is decoded block by block, mixed to mono as it comes,
+  and refused as soon as more than ``max_seconds`` have been read (a header may understate
+  the length or leave it unknown), so a small, highly compressed file cannot make the server
+  decode hours of audio (``read_upload``);
+- cross-site request forgery: a POST, PUT, PATCH or DELETE whose ``Origin`` (or, without
+  one, ``Referer``) is not this server's own origin (the request's scheme and ``Host``) is
+  refused with 403, ``Origin: null`` included; a request with neither header (curl, scripts)
+  is served (``SecurityMiddleware``);
+- every response carries a Content-Security-Policy that allows this server's own scripts,
+  styles and requests only (plus the ``data:`` images of the plots and the ``blob:`` audio of
+  a recording), ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``,
+  ``Referrer-Policy: no-referrer`` and ``Cross-Origin-Resource-Policy: same-origin``;
+- ``serve`` closes a connection whose request headers are not complete within
+  ``header_timeout`` seconds of it opening (or of the previous response, on a kept-alive
+  connection), against slow-header ("slowloris") clients, and answers 503 beyond
+  ``max_connections`` open connections (``HeaderTimeoutH11Protocol``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import io
 import ipaddress
 import logging
@@ -30,7 +54,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import h11
 import numpy as np
 import soundfile as sf
 from fastapi import FastAPI, Request
@@ -38,8 +64,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import UserError
 
@@ -52,6 +80,28 @@ DRAIN_LIMIT = 512 * MB             # read (and drop) at most this much of an ove
 INTERNAL_ERROR = "internal error: the transfer failed (the details are in the server log)"
 OCTAVE_RANGE = range(-4, 5)
 LOUDNESS_RANGE_DB = 60.0
+HEADER_TIMEOUT = 10.0              # s: a connection's request headers must be complete by then
+MAX_CONNECTIONS = 64               # open connections served at once; beyond: 503
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+CROSS_ORIGIN_ERROR = ("cross-origin request refused: this app accepts changes only from its own "
+                      "page")
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",          # scripts, styles, fetch, the recorder worklet: this server
+    "img-src 'self' data:",        # the plots are data: URLs, the icon is data:,
+    "media-src 'self' blob:",      # the result is /api/result/..., a recording a blob: URL
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+])
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -154,6 +204,19 @@ def _safe_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem).strip("._")[:60] or "audio"
 
 
+def read_upload(path: Path, upload_name: str, max_seconds: float) -> tuple[np.ndarray, int]:
+    """An uploaded audio file -> mono float32 and its sample rate, in memory bounded by
+    ``max_seconds`` (``io.read_audio``: the header is checked before decoding, the decoding
+    stops past the limit whatever the header claimed). Every problem is a one-line
+    ``UserError`` that names ``upload_name``, never the temporary file."""
+    from ..io import read_audio
+
+    try:
+        return read_audio(path, max_seconds=max_seconds)
+    except UserError as e:
+        raise UserError(str(e).replace(str(path), upload_name)) from None
+
+
 class Transferer:
     """Runs transfers one at a time with the bundled models (each loaded once)."""
 
@@ -177,7 +240,7 @@ class Transferer:
             pitch: str) -> dict[str, Any]:
         from ..features import extract_features
         from ..features.pitch import get_tracker
-        from ..io import read_audio, resample
+        from ..io import resample
         from ..plots import Curve, features_png, spectrogram_png
         from ..timbre_transfer import parse_loudness, parse_octave, transfer_features
 
@@ -192,14 +255,8 @@ class Transferer:
             raise UserError(f"loudness must be auto, none or within ±{LOUDNESS_RANGE_DB:g} dB")
         with self._lock:
             m = self._model(model)
-            try:
-                audio, rate = read_audio(path)
-            except UserError as e:  # name the upload, not the temporary file
-                raise UserError(str(e).replace(str(path), upload_name)) from None
+            audio, rate = read_upload(path, upload_name, self.max_seconds)
             seconds = audio.size / rate
-            if seconds > self.max_seconds:
-                raise UserError(f"the recording is {seconds:.0f} s long; this app takes at most "
-                                f"{self.max_seconds:g} s")
             feats = extract_features(audio, rate, pitch=pitch, frame_rate=m.frame_rate,
                                      loudness_rate=m.sample_rate, cache=False)
             chunks, adj, adjusted = transfer_features(feats, m, oct_value, 0.0, loud_value,
@@ -222,6 +279,60 @@ class Transferer:
                           "spectrogram": _png_data_url(spectrogram_png(out, rate))},
             },
         }
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL or origin; None for anything else ("null")."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def same_origin(scope: Scope) -> bool:
+    """Whether a request may change state here: it has neither ``Origin`` nor ``Referer`` (not
+    a browser's cross-site request), or the first one present names this server's origin as
+    the request addressed it (its scheme and ``Host`` header)."""
+    headers = Headers(scope=scope)
+    claimed = headers.get("origin")
+    if claimed is None:
+        claimed = headers.get("referer")
+    if claimed is None:
+        return True
+    host = headers.get("host")
+    own = _origin(f"{scope.get('scheme', 'http')}://{host}") if host else None
+    return own is not None and _origin(claimed) == own
+
+
+class SecurityMiddleware:
+    """Refuses cross-origin state-changing requests (403, see ``same_origin``) and adds
+    ``SECURITY_HEADERS`` to every response. Plain ASGI, so uploads stream through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        if scope["method"] in UNSAFE_METHODS and not same_origin(scope):
+            log.warning("refused a cross-origin %s %s", scope["method"], scope.get("path"))
+            await _error(403, CROSS_ORIGIN_ERROR)(scope, receive, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
 
 
 def _check_limits(max_upload_mb: float, max_seconds: float) -> None:
@@ -247,13 +358,7 @@ def create_app(max_upload_mb: float = 50.0, max_seconds: float = 300.0,
     if trusted_hosts:
         from starlette.middleware.trustedhost import TrustedHostMiddleware
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts)
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
+    app.add_middleware(SecurityMiddleware)  # added last: the outer one, so it sees every answer
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -357,6 +462,63 @@ def create_app(max_upload_mb: float = 50.0, max_seconds: float = 300.0,
     return app
 
 
+class HeaderTimeoutH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, plus a limit on how long a connection may take to send its
+    request headers (uvicorn has none: a client that sends a header line now and then holds
+    its connection forever). The clock starts when the connection opens, and again when a
+    response is complete on a kept-alive connection; it stops once the request's headers have
+    arrived. A connection still without them after ``header_timeout`` seconds is closed."""
+
+    header_timeout: float = HEADER_TIMEOUT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch_headers()
+
+    def handle_events(self) -> None:  # runs on new data and after a response is complete
+        super().handle_events()
+        self._watch_headers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_header_timer()
+        super().connection_lost(exc)
+
+    def _waiting_for_headers(self) -> bool:
+        return self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+
+    def _watch_headers(self) -> None:
+        if not self._waiting_for_headers():
+            self._stop_header_timer()
+        elif self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _stop_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if not self._waiting_for_headers():
+            return
+        log.debug("closing a connection from %s: no request headers within %g s",
+                  self.client, self.header_timeout)
+        with contextlib.suppress(h11.LocalProtocolError):
+            self.conn.send(h11.ConnectionClosed())
+        self.transport.close()
+
+
+def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutH11Protocol]:
+    """``HeaderTimeoutH11Protocol`` with a ``header_timeout`` of ``seconds``, for uvicorn's
+    ``http=``."""
+    return type("HeaderTimeoutH11Protocol", (HeaderTimeoutH11Protocol,),
+                {"header_timeout": float(seconds)})
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -367,8 +529,11 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = 50.0,
-          max_seconds: float = 300.0) -> None:
-    """Run the app with uvicorn until interrupted."""
+          max_seconds: float = 300.0, header_timeout: float = HEADER_TIMEOUT,
+          max_connections: int = MAX_CONNECTIONS) -> None:
+    """Run the app with uvicorn until interrupted. A connection must send its request headers
+    within ``header_timeout`` seconds (else it is closed); at most ``max_connections`` open
+    connections are served, a request on any further one is answered 503."""
     import sys
 
     import uvicorn
@@ -376,6 +541,10 @@ def serve(host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = 50.0
     if not 0 < port < 65536:
         raise UserError("--port must be within 1..65535")
     _check_limits(max_upload_mb, max_seconds)
+    if not 0 < header_timeout <= 3600:
+        raise UserError("--header-timeout must be within (0, 3600] seconds")
+    if not 1 <= max_connections <= 100_000:
+        raise UserError("--max-connections must be within 1..100000")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
@@ -398,4 +567,8 @@ def serve(host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = 50.0
               file=sys.stderr)
     shown = f"[{host}]" if ":" in host else host
     print(f"fastddsp app on http://{shown}:{port}/ (Ctrl+C stops)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # uvicorn answers 503 once the open connections, this one included, reach
+    # limit_concurrency: hence the + 1 for max_connections to be served
+    uvicorn.run(app, host=host, port=port, log_level="warning",
+                http=header_timeout_protocol(header_timeout),
+                limit_concurrency=max_connections + 1)

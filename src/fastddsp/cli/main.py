@@ -20,17 +20,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from ..io import read_features_csv, refuse_overwrite, write_audio
+    from ..io import output_format, read_features_csv, refuse_overwrite, write_audio_chunks
     from ..models import load
-    from ..synthesis import synthesize_features
+    from ..synthesis import feature_chunks
 
     out = Path(args.output)
     refuse_overwrite(out, Path(args.features))
-    feats = read_features_csv(args.features)
+    output_format(out)
     model = load(args.model)
-    audio = synthesize_features(model, feats, seed=args.seed)
-    write_audio(out, audio, model.sample_rate)
-    print(f"wrote {out} ({audio.size / model.sample_rate:.2f} s at {model.sample_rate} Hz)")
+    feats = read_features_csv(args.features, frame_rate=model.frame_rate)
+    chunks = feature_chunks(model, feats, seed=args.seed, where=str(args.features))
+    n = write_audio_chunks(out, chunks, model.sample_rate)
+    print(f"wrote {out} ({n / model.sample_rate:.2f} s at {model.sample_rate} Hz)")
     return 0
 
 
@@ -106,8 +107,13 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..io import refuse_overwrite
+    from ..models import model_file
     from ..train import TrainConfig, train
 
+    output = Path(args.output)
+    output = output if output.suffix else output.with_suffix(".fddsp")  # as train() writes it
+    refuse_overwrite(output, *(model_file(m) for m in (args.init, args.teacher) if m))
     preset = args.preset or (None if args.init else "tiny")
     cfg = TrainConfig(preset=preset, steps=args.steps, batch_size=args.batch_size,
                       crop_seconds=args.crop_seconds, lr=args.lr, decay_steps=args.decay_steps,
@@ -162,6 +168,7 @@ def _check_rate(rate: int | None) -> None:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
+    from ..io import check_outputs
     from ..models import load
     from ..timbre_transfer import parse_loudness, parse_octave, transfer_file
 
@@ -172,6 +179,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else None
     if len(inputs) > 1 and out is not None and out.suffix:
         raise UserError("with several inputs, -o must be a folder")
+    pairs = []
     for src in inputs:
         if out is None:
             dst = src.with_name(f"{src.stem}.{Path(args.model).stem}.wav")
@@ -179,6 +187,9 @@ def cmd_transfer(args: argparse.Namespace) -> int:
             dst = out / f"{src.stem}.{Path(args.model).stem}.wav"
         else:
             dst = out
+        pairs.append((src, dst))
+    check_outputs(pairs)  # before anything is written
+    for src, dst in pairs:
         r = transfer_file(str(src), str(dst), model, octave=octave,
                           pitch_shift=args.pitch_shift, loudness=loudness, pitch=args.pitch,
                           sr_out=args.sr)
@@ -190,19 +201,20 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from ..io import refuse_overwrite, resample, write_audio
+    from ..io import output_format, refuse_overwrite, write_audio_chunks
     from ..models import load
-    from ..render import read_score, render_notes
+    from ..render import read_score, render_note_chunks
 
     out = Path(args.output)
     _check_rate(args.sr)
     refuse_overwrite(out, Path(args.score))
+    output_format(out)
     notes = read_score(args.score)
     model = load(args.model)
-    audio = render_notes(notes, model, seed=args.seed)
     rate = args.sr or model.sample_rate
-    write_audio(out, resample(audio, model.sample_rate, rate), rate)
-    print(f"wrote {out}: {len(notes)} notes, {audio.size / model.sample_rate:.2f} s at {rate} Hz")
+    n = write_audio_chunks(out, render_note_chunks(notes, model, seed=args.seed),
+                           model.sample_rate, rate)
+    print(f"wrote {out}: {len(notes)} notes, {n / rate:.2f} s at {rate} Hz")
     return 0
 
 
@@ -223,8 +235,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export import export_decoder
-    from ..models import load
+    from ..io import refuse_overwrite
+    from ..models import load, model_file
 
+    refuse_overwrite(Path(args.output), model_file(args.model))
     model = load(args.model)
     if args.format in ("nn-tilde", "chain-onnx"):
         from ..chain_graph import export_chain
@@ -249,9 +263,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from ..models import load
+    from ..io import refuse_overwrite
+    from ..models import load, model_file
     from ..quantize import quantize_model
 
+    refuse_overwrite(Path(args.output), model_file(args.model))
     q = quantize_model(load(args.model), args.data_dir)
     path = q.save(args.output)
     print(f"wrote {path}: int8 decoder calibrated on the training clips of {args.data_dir}")
@@ -410,7 +426,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     from ..app.server import serve
 
     serve(host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
-          max_seconds=args.max_seconds)
+          max_seconds=args.max_seconds, header_timeout=args.header_timeout,
+          max_connections=args.max_connections)
     return 0
 
 
@@ -423,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="features CSV (time_s,f0_hz,loudness_db) -> audio")
     s.add_argument("features", help="CSV with columns time_s,f0_hz,loudness_db at any frame rate")
-    s.add_argument("--model", required=True, help="bundled model name or model file")
+    s.add_argument("--model", default="violin-tiny",
+                   help="bundled model name or model file (default violin-tiny)")
     s.add_argument("-o", "--output", required=True, help="output audio file (.wav/.flac/.ogg)")
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     s.set_defaults(func=cmd_synth)
@@ -639,6 +657,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest upload accepted, in MB (default 50)")
     s.add_argument("--max-seconds", type=float, default=300.0,
                    help="longest recording accepted, in seconds (default 300)")
+    s.add_argument("--header-timeout", type=float, default=10.0,
+                   help="close a connection whose request headers take longer than this, in "
+                        "seconds (default 10)")
+    s.add_argument("--max-connections", type=int, default=64,
+                   help="open connections served at once; a request beyond gets 503 "
+                        "(default 64)")
     s.set_defaults(func=cmd_app)
 
     s = sub.add_parser("demo", help="render the built-in melody through the bundled models")

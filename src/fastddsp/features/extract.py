@@ -11,6 +11,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import UserError
+from ..limits import check_input_rate, check_samples
 from .frames import Features
 from .loudness import frame_centres, loudness_at, loudness_db
 from .pitch import PITCH_RATE, clean_f0, get_tracker
@@ -49,8 +50,8 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if audio.size == 0:
         raise UserError("the audio is empty")
-    if not np.all(np.isfinite(audio)):
-        raise UserError("the audio contains NaN or infinite samples")
+    check_samples(audio, "the audio")
+    check_input_rate(sample_rate, "the audio")
     tracker = get_tracker(pitch)
     settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate}
     cache_file = None
@@ -138,7 +139,7 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
     block."""
     import soxr
 
-    from ..io import check_input_file, file_sha256, open_audio
+    from ..io import check_input_file, file_sha256, open_audio, read_blocks
     path = Path(path)
     check_input_file(path, "audio file")
     tracker = get_tracker(pitch)
@@ -164,12 +165,10 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
         rs_ld = soxr.ResampleStream(sr, loudness_rate, 1, dtype="float32", quality="HQ")
         rs_p = soxr.ResampleStream(sr, PITCH_RATE, 1, dtype="float32", quality="HQ")
         read = 0
-        for block in f.blocks(blocksize=max(1, int(block_seconds * sr)), dtype="float32",
-                              always_2d=True):
+        for block in read_blocks(f, max(1, int(block_seconds * sr))):
             read += block.shape[0]
+            check_samples(block, f"audio file {path}")
             mono = block.mean(1)
-            if not np.all(np.isfinite(mono)):
-                raise UserError(f"audio file {path} contains NaN or infinite samples")
             last = read >= total
             ld_feed.push(rs_ld.resample_chunk(mono, last=last), last)
             p_feed.push(rs_p.resample_chunk(mono, last=last), last)

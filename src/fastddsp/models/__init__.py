@@ -4,7 +4,7 @@ from .config import PRESETS, ModelConfig, preset_config
 from .decoders import CNNDecoder, GRUDecoder
 from .file import load_model, save_model
 from .model import Model
-from .registry import bundled_models, load, resolve
+from .registry import bundled_models, load, model_file, resolve
 
 __all__ = ["PRESETS", "CNNDecoder", "GRUDecoder", "Model", "ModelConfig", "bundled_models", "load",
-           "load_model", "preset_config", "resolve", "save_model"]
+           "load_model", "model_file", "preset_config", "resolve", "save_model"]

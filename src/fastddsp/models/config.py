@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,19 +26,7 @@ class ModelConfig:
     noise_floor: bool = False    # a learned constant background noise (synth.log_noise_floor)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.decoder not in ("gru", "cnn"):
-            problems.append(f"decoder must be 'gru' or 'cnn', not {self.decoder!r}")
-        if self.channels < 1 or self.hop_size < 1 or self.n_harmonics < 1:
-            problems.append("channels, hop_size and n_harmonics must be positive")
-        if self.n_noise_bands < 2:
-            problems.append("n_noise_bands must be at least 2")
-        if not 4000 <= self.sample_rate <= 192000:
-            problems.append(f"sample_rate {self.sample_rate} is outside 4000..192000 Hz")
-        if not 0 <= self.max_harmonic_hz < 1e6:
-            problems.append("max_harmonic_hz must be 0 (Nyquist) or a positive frequency")
-        if not 0 <= self.reverb_seconds <= 10:
-            problems.append("reverb_seconds must be within 0..10")
+        problems = [f"{name} must be {what}" for name, what in _field_problems(self)]
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -62,11 +51,51 @@ class ModelConfig:
             raise ModelFileError(f"model config has unknown fields: {sorted(unknown)}")
         try:
             d = dict(d)
-            if "dilations" in d:
-                d["dilations"] = tuple(int(x) for x in d["dilations"])
+            if isinstance(d.get("dilations"), list):
+                d["dilations"] = tuple(d["dilations"])
             return cls(**d)
         except (TypeError, ValueError) as e:
             raise ModelFileError(f"invalid model config: {e}") from None
+
+
+# The range of every config field: a model file is checked against these before anything is
+# allocated, so a tampered or damaged file cannot ask for gigabytes or minutes of work.
+LIMITS: dict[str, tuple[float, float]] = {
+    "channels": (1, 2048), "sample_rate": (4000, 192000), "hop_size": (1, 4096),
+    "n_harmonics": (1, 1024), "n_noise_bands": (2, 1025), "reverb_seconds": (0.0, 10.0),
+    "max_harmonic_hz": (0.0, 1e6), "dilation": (1, 1024), "dilations": (0, 64), "preset": (0, 64),
+}
+
+
+def _in(value: object, kind: type | tuple[type, ...], key: str) -> bool:
+    """``value`` is of ``kind`` (never a bool standing for a number) within LIMITS[key]."""
+    lo, hi = LIMITS[key]
+    return (isinstance(value, kind) and not isinstance(value, bool)
+            and math.isfinite(value) and lo <= value <= hi)  # type: ignore[arg-type]
+
+
+def _field_problems(c: ModelConfig) -> list[tuple[str, str]]:
+    def span(key: str, unit: str = "") -> str:
+        lo, hi = LIMITS[key]
+        return f"within {lo:g}..{hi:g}{unit}"
+
+    number = (int, float)
+    checks = [
+        ("decoder", "'gru' or 'cnn'", c.decoder in ("gru", "cnn")),
+        ("causal", "true or false", isinstance(c.causal, bool)),
+        ("noise_floor", "true or false", isinstance(c.noise_floor, bool)),
+        ("preset", "a short text", isinstance(c.preset, str) and len(c.preset) <= 64),
+        ("dilations", f"a list of {span('dilations')} integers, each {span('dilation')}",
+         isinstance(c.dilations, tuple) and len(c.dilations) <= LIMITS["dilations"][1]
+         and all(_in(d, int, "dilation") for d in c.dilations)),
+        *((key, f"an integer {span(key)}", _in(getattr(c, key), int, key))
+          for key in ("channels", "sample_rate", "hop_size", "n_harmonics", "n_noise_bands")),
+        ("reverb_seconds", f"a number {span('reverb_seconds', ' s')}",
+         _in(c.reverb_seconds, number, "reverb_seconds")),
+        ("max_harmonic_hz", f"0 (Nyquist) or a frequency {span('max_harmonic_hz', ' Hz')}",
+         _in(c.max_harmonic_hz, number, "max_harmonic_hz")),
+    ]
+    return [(name, what) for name, what, ok in checks if not ok]
 
 
 @dataclass(frozen=True)

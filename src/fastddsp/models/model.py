@@ -12,6 +12,7 @@ from torch import nn
 from ..dsp import SILENCE_DB, Controls, Synth, decoder_inputs
 from ..dsp.synth import gated_controls
 from ..errors import UserError
+from ..limits import check_controls
 from .config import ModelConfig, preset_config
 from .decoders import CNNDecoder, GRUDecoder
 
@@ -147,13 +148,13 @@ class Model(nn.Module):
     @torch.inference_mode()
     def synthesize(self, f0_hz: Any, loudness_db: Any, seed: int = 0) -> np.ndarray:
         """Frame-rate arrays (at ``frame_rate``) -> mono float32 audio at ``sample_rate``.
-        The noise is seeded, so the same inputs and seed give the same samples."""
+        The noise is seeded, so the same inputs and seed give the same samples. The controls
+        must lie within ``limits.check_controls`` (f0 up to Nyquist, loudness up to +50 dB)."""
         f0 = _as_frames("f0_hz", f0_hz)
         ld = _as_frames("loudness_db", loudness_db)
         if f0.shape != ld.shape:
             raise UserError(f"f0_hz and loudness_db differ in length ({f0.size} vs {ld.size})")
-        if np.any(f0 < 0):
-            raise UserError("f0_hz must not be negative")
+        check_controls(f0, ld, self.sample_rate, "synthesize")
         was_training = self.training
         self.eval()
         try:

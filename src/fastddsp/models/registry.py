@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -22,22 +23,37 @@ def bundled_models() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def load(name_or_path: str | Path) -> Model:
-    """A model from a file path or a bundled model's name."""
+def looks_like_path(text: str) -> bool:
+    """A model argument names a file when it contains a path separator or ends in ``.fddsp``;
+    anything else is a bundled model's name (or a preset's), whatever files the working folder
+    holds, so a file called ``violin-tiny`` there never stands in for the bundled model."""
+    return text.endswith(SUFFIX) or "/" in text or (os.sep != "/" and os.sep in text)
+
+
+def model_file(name_or_path: str | Path) -> Path | None:
+    """The file a model argument reads: the path itself, or the bundled model's file; None
+    for anything else (a preset, an unknown name)."""
     text = str(name_or_path)
-    path = Path(text)
-    if path.exists() or text.endswith(SUFFIX) or "/" in text:
+    if isinstance(name_or_path, Path) or looks_like_path(text):
+        return Path(text)
+    return bundled_models().get(text)
+
+
+def load(name_or_path: str | Path) -> Model:
+    """A model from a file path or a bundled model's name (see ``looks_like_path``)."""
+    path = model_file(name_or_path)
+    if path is not None:
         return load_model(path)
-    bundled = bundled_models()
-    if text in bundled:
-        return load_model(bundled[text])
+    text = str(name_or_path)
+    hint = (f"; to load the file {text!r} here, write ./{text}" if Path(text).is_file() else "")
     raise UnknownModelError(
-        f"unknown model {text!r}: not a file and not a bundled model "
-        f"(bundled: {', '.join(bundled) or 'none'}; presets for new models: {', '.join(PRESETS)})")
+        f"unknown model {text!r}: not a model file (a path with a / or ending in {SUFFIX}) and "
+        f"not a bundled model (bundled: {', '.join(bundled_models()) or 'none'}; presets for "
+        f"new models: {', '.join(PRESETS)}){hint}")
 
 
 def resolve(name: str) -> Model:
     """Like ``load`` but also accepts a preset name (giving an untrained model)."""
-    if name in PRESETS and not Path(name).exists() and name not in bundled_models():
+    if name in PRESETS and model_file(name) is None:
         return Model.from_preset(name)
     return load(name)
