@@ -253,7 +253,11 @@ def read_features_csv(path: str | Path, frame_rate: float | None = None) -> Feat
 
 
 def write_features_csv(path: str | Path, features: Features) -> Path:
+    """Write ``features`` atomically as CSV; a feature file never holds NaN or infinity."""
     path = Path(path)
+    for name in ("f0_hz", "confidence", "loudness_db"):
+        if not np.all(np.isfinite(getattr(features, name))):
+            raise UserError(f"refusing to write features with NaN or infinite {name}")
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)

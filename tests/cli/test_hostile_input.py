@@ -257,3 +257,15 @@ def test_render_and_synth_stream_long_outputs_in_bounded_memory(tmp_path):
         assert long - short < 60, (command, short, long)
         info = sf.info(str(tmp_path / "30.flac"))
         assert abs(info.duration - 1800) < 1
+
+
+def test_a_feature_file_never_holds_nan_or_infinity(tmp_path):
+    from fastddsp import UserError
+    from fastddsp.features.frames import Features
+    from fastddsp.io import write_features_csv
+
+    ones = np.ones(4, np.float32)
+    bad = Features(ones * 440, np.array([-20, np.inf, -20, -20], np.float32), ones, 250.0)
+    with pytest.raises(UserError, match="loudness_db"):
+        write_features_csv(tmp_path / "f.csv", bad)
+    assert list(tmp_path.iterdir()) == []
