@@ -62,6 +62,10 @@ def test_bench_quick_prints_and_writes_figures(tmp_path, capsys):
             "features fast", "features crepe-tiny"} <= names
     timings = [r for r in rows if r["name"] != "peak memory"]
     assert all(r["realtime_factor"] > 0 for r in timings)
+    # end to end through the public API, on real-performance controls and on the steady note
+    assert sorted(r["controls"] for r in rows if r["name"] == "end-to-end") == \
+        ["realistic", "steady"]
+    assert "end-to-end (steady note)" in printed
     memory = [r for r in rows if r["name"] == "peak memory"]
     assert len(memory) == 1 and memory[0]["peak_rss_mib"] >= memory[0]["rss_loaded_mib"] > 50
     assert run(["bench", "--threads", "0"]) == 2
@@ -76,3 +80,23 @@ def test_bench_stream_quick(tmp_path, capsys):
     for r in rows:
         assert r["blocks"] == 500 and 0 < r["median_ms"] <= r["p99_ms"] <= r["max_ms"]
         assert r["latency_ms"] == 20.0 and abs(r["latency_measured_ms"] - 20.0) < 1.0
+
+
+def test_bench_plays_a_real_performance_in_the_models_range():
+    from fastddsp.bench import realistic_controls
+    from fastddsp.models import load
+
+    model = load("violin-tiny")
+    f0, ld = realistic_controls(model, 6.0)
+    assert f0.shape == ld.shape == (1500,)
+    midi = 12 * np.log2(f0 / 440.0) + 69
+    moves = np.abs(np.diff(midi))
+    assert np.percentile(moves, 90) > 0.05       # vibrato and slides: the pitch keeps moving
+    assert np.ptp(midi) > 12                     # more than an octave
+    q = model.stats["loudness_db"]["quantiles"]
+    sounding = ld > -80
+    assert 0.3 < sounding.mean() < 1.0           # rests and notes
+    assert q[0] - 10 < np.median(ld[sounding]) < q[-1] + 1  # at the training loudness
+    lo, hi = np.percentile(midi, [10, 90])
+    mean = model.stats["pitch_midi"]["mean"]
+    assert lo > mean - 18 and hi < mean + 18      # in the violin's range, as transfer puts it

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 from .models.model import Model
@@ -19,6 +20,7 @@ class Timing:
     seconds_of_audio: float
     median_s: float
     runs: int
+    controls: str = ""  # what a synthesis played: "realistic" performance curves or "steady"
 
     @property
     def realtime_factor(self) -> float:
@@ -39,14 +41,54 @@ def time_call(fn: Callable[[], object], runs: int = 20, warmup: int = 3) -> floa
     return statistics.median(times)
 
 
-def bench_model(model: Model, seconds: float = 4.0, runs: int = 20, f0_hz: float = 262.0
-                ) -> list[Timing]:
-    """Time decoder only, harmonic + noise + reverb from controls, and the whole chain, on a
-    steady note (``f0_hz``: middle C by default, 30 audible harmonics at 16 kHz)."""
+CONTROLS_FILE = "bench_controls.npz"
+
+
+def realistic_controls(model: Model, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """``seconds`` of real-performance controls for ``model``, as its users' pipelines give
+    them: the built-in sung phrase's CREPE-full features adjusted as ``transfer`` adjusts
+    them (octave and loudness toward the training set), then a melody with ±50-cent vibrato,
+    portamento, leaps and dynamics placed in the training range as ``render`` does; repeated
+    to length. Shipped in the package (``scripts/make_bench_controls.py``)."""
+    from importlib import resources
+
+    from .features.frames import Features
+    from .render import score_loudness
+    from .timbre_transfer import adjust_features
+
+    with resources.as_file(resources.files("fastddsp") / CONTROLS_FILE) as path, \
+            np.load(path) as data:
+        curves = {k: data[k].astype(np.float32) for k in data.files}
+    sung = Features(curves["sung_f0_hz"], curves["sung_loudness_db"],
+                    np.ones_like(curves["sung_f0_hz"]), 250.0).resample(model.frame_rate)
+    if model.stats.get("pitch_midi"):
+        sung, _ = adjust_features(sung, model.stats, voicing_threshold=0.0)
+    melody = Features(curves["melody_f0_hz"], curves["melody_loudness_db"],
+                      np.ones_like(curves["melody_f0_hz"]), 250.0).resample(model.frame_rate)
+    f0 = np.concatenate([sung.f0_hz, melody.f0_hz])
+    ld = np.concatenate([sung.loudness_db, score_loudness(melody.loudness_db, model)])
     n = max(1, round(seconds * model.frame_rate))
-    audio_s = n * model.config.hop_size / model.sample_rate
-    f0 = torch.full((1, n), f0_hz) * (1 + 0.01 * torch.sin(torch.arange(n) / 20))
-    ld = torch.full((1, n), -25.0)
+    reps = -(-n // f0.size)
+    return np.tile(f0, reps)[:n], np.tile(ld, reps)[:n].astype(np.float32)
+
+
+def steady_controls(model: Model, seconds: float, f0_hz: float = 262.0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The synthetic best case: a steady middle C (1 % wobble) at -25 dB."""
+    n = max(1, round(seconds * model.frame_rate))
+    f0 = f0_hz * (1 + 0.01 * np.sin(np.arange(n) / 20))
+    return f0.astype(np.float32), np.full(n, -25.0, np.float32)
+
+
+def bench_model(model: Model, seconds: float = 4.0, runs: int = 20) -> list[Timing]:
+    """Time, on realistic controls (``realistic_controls``): the decoder alone, the synthesis
+    (harmonic + noise + reverb) from controls, and the whole chain through the public API
+    (``Model.synthesize``: numpy in, numpy out) -- and that last one again on the steady
+    note (``steady_controls``), the synthetic best case, for comparison."""
+    f0_np, ld_np = realistic_controls(model, seconds)
+    audio_s = f0_np.size * model.config.hop_size / model.sample_rate
+    f0, ld = torch.from_numpy(f0_np)[None], torch.from_numpy(ld_np)[None]
+    steady_f0, steady_ld = steady_controls(model, seconds)
     gen = torch.Generator().manual_seed(0)
     model.eval()
     with torch.inference_mode():
@@ -54,9 +96,13 @@ def bench_model(model: Model, seconds: float = 4.0, runs: int = 20, f0_hz: float
         parts = {
             "decoder": lambda: model.decode(f0, ld),
             "synth (harmonic+noise+reverb)": lambda: model.synth(controls, gen),
-            "end-to-end": lambda: model(f0, ld, gen),
+            "end-to-end": lambda: model.synthesize(f0_np, ld_np),
         }
-        return [Timing(name, audio_s, time_call(fn, runs), runs) for name, fn in parts.items()]
+        timings = [Timing(name, audio_s, time_call(fn, runs), runs, "realistic")
+                   for name, fn in parts.items()]
+    timings.append(Timing("end-to-end", audio_s, time_call(
+        lambda: model.synthesize(steady_f0, steady_ld), runs), runs, controls="steady"))
+    return timings
 
 
 def bench_runtimes(model: Model, seconds: float = 4.0, runs: int = 20) -> list[Timing]:
@@ -77,17 +123,16 @@ def bench_runtimes(model: Model, seconds: float = 4.0, runs: int = 20) -> list[T
             if t.name == "decoder":
                 t.name = "decoder onnxruntime int8"
         return timings
-    n = max(1, round(seconds * model.frame_rate))
-    audio_s = n * model.config.hop_size / model.sample_rate
-    f0 = torch.full((1, n), 262.0)
-    ld = torch.full((1, n), -25.0)
+    f0_np, ld_np = realistic_controls(model, seconds)
+    audio_s = f0_np.size * model.config.hop_size / model.sample_rate
+    f0, ld = torch.from_numpy(f0_np)[None], torch.from_numpy(ld_np)[None]
     with torch.inference_mode():
         graph = DecoderGraph(model)
         timings.append(Timing("decoder pytorch eager", audio_s,
-                              time_call(lambda: graph(f0, ld), runs), runs))
+                              time_call(lambda: graph(f0, ld), runs), runs, "realistic"))
         traced = torch.jit.trace(graph, (f0, ld), check_trace=False)
         timings.append(Timing("decoder torchscript", audio_s,
-                              time_call(lambda: traced(f0, ld), runs), runs))
+                              time_call(lambda: traced(f0, ld), runs), runs, "realistic"))
     with tempfile.TemporaryDirectory() as tmp:
         path = export_decoder(model, Path(tmp) / "decoder.onnx", "onnx")
         opts = ort.SessionOptions()
@@ -97,14 +142,12 @@ def bench_runtimes(model: Model, seconds: float = 4.0, runs: int = 20) -> list[T
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     feeds = {"f0_hz": f0.numpy(), "loudness_db": ld.numpy()}
     timings.append(Timing("decoder onnxruntime fp32", audio_s,
-                          time_call(lambda: sess.run(None, feeds), runs), runs))
+                          time_call(lambda: sess.run(None, feeds), runs), runs, "realistic"))
     return timings
 
 
 def bench_trackers(names: list[str], seconds: float = 4.0, runs: int = 5) -> list[Timing]:
     """Pitch tracking + loudness of ``seconds`` of the demo voice at 250 frames/s."""
-    import numpy as np
-
     from .demo import demo_voice
     from .features import extract_features
 
@@ -118,8 +161,6 @@ def bench_trackers(names: list[str], seconds: float = 4.0, runs: int = 5) -> lis
 def bench_stream(model: Model, block_size: int, n_blocks: int = 10_000) -> dict:
     """Per-block processing time of the streaming engine (``process``: analysis, decoder,
     synthesis, reverb) over ``n_blocks`` blocks of a sung-like phrase, after warm-up."""
-    import numpy as np
-
     from .demo import demo_voice
 
     voice = demo_voice(model.sample_rate)
@@ -145,6 +186,7 @@ _MEMORY_SCRIPT = """
 import json, sys
 import numpy as np, torch
 torch.set_num_threads(1)
+from fastddsp.bench import realistic_controls
 from fastddsp.models import resolve
 
 def status(key):
@@ -152,8 +194,7 @@ def status(key):
         return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
 
 model = resolve(sys.argv[1])
-n = int(float(sys.argv[2]) * model.frame_rate)
-f0, ld = np.full(n, 262.0, np.float32), np.full(n, -25.0, np.float32)
+f0, ld = realistic_controls(model, float(sys.argv[2]))
 model.synthesize(f0[:10], ld[:10])
 before = status("VmRSS:")
 with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the current RSS

@@ -299,13 +299,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     rows = []
     print(f"# {platform.machine()}, torch {torch.__version__}, {seconds:g} s of audio, "
           f"median of {runs} runs; x = audio seconds per wall second")
+    print("# controls: a real performance (the built-in sung phrase's CREPE-full features and a "
+          "melody with vibrato, slides and dynamics); '(steady note)': the synthetic best case")
     print(f"{'model':14} {'threads':>7} {'what':32} {'median ms':>10} {'x real time':>12}")
     for n_threads in threads:
         torch.set_num_threads(n_threads)
         for name, model in models.items():
             for t in bench_runtimes(model, seconds, runs):
                 rows.append({"model": name, "threads": n_threads, **t.as_dict()})
-                print(f"{name:14} {n_threads:7} {t.name:32} {t.median_s * 1e3:10.2f} "
+                what = t.name + (" (steady note)" if t.controls == "steady" else "")
+                print(f"{name:14} {n_threads:7} {what:32} {t.median_s * 1e3:10.2f} "
                       f"{t.realtime_factor:12,.0f}")
         if n_threads == threads[0]:
             print(f"# peak memory of a fresh process synthesizing {seconds:g} s end to end")

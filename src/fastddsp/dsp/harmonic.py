@@ -112,6 +112,37 @@ def oscillator_phase(
     return phase.reshape(f0.shape[0], f0.shape[1] * hop), end
 
 
+def nyquist_guard(sines: torch.Tensor, f0_hz: torch.Tensor, next_f0: torch.Tensor, hop: int,
+                  sample_rate: float) -> None:
+    """In place: ``sines`` ``[K, batch, frames * hop]`` times ``audible_mask`` of the
+    per-sample f0 (linear from ``f0_hz`` to ``next_f0`` across each frame segment), touching
+    only the (segment, harmonic) pairs whose mask is not all ones: a harmonic below Nyquist
+    at both ends of a segment is below it throughout (f0 is linear there), one at or above it
+    at both ends is silenced whole, and only one that crosses the limit inside the segment
+    (or where f0 reaches 0) is masked sample by sample. The same numbers as masking every
+    sample, at a cost that follows the few crossings instead of every harmonic and sample:
+    vibrato and slides make some harmonic cross Nyquist in most segments."""
+    n_harm = sines.shape[0]
+    limit = sample_rate / 2.0
+    k = harmonic_numbers(n_harm, f0_hz.dtype, f0_hz.device)
+    lo = torch.minimum(f0_hz, next_f0).flatten().unsqueeze(-1)  # [segments, 1]
+    hi = torch.maximum(f0_hz, next_f0).flatten().unsqueeze(-1)
+    silent = (lo * k >= limit) | (hi <= 0)                       # [segments, K]
+    partly = ((hi * k >= limit) | (lo <= 0)) & ~silent
+    segments = sines.view(n_harm, -1, hop)                       # [K, segments, hop]
+    pairs = torch.nonzero(silent)                                # [P, 2]: segment, harmonic
+    if pairs.shape[0] > 0:
+        segments[pairs[:, 1], pairs[:, 0]] = 0.0
+    pairs = torch.nonzero(partly)
+    if pairs.shape[0] > 0:  # upsample_linear's formula, on these segments only
+        seg, harm = pairs[:, 0], pairs[:, 1]
+        a = f0_hz.flatten()[seg].unsqueeze(-1)
+        b = next_f0.flatten()[seg].unsqueeze(-1)
+        f0_up = a + (b - a) * interp_weights(hop, f0_hz.dtype, f0_hz.device)
+        keep = (f0_up * k[harm].unsqueeze(-1) < limit) & (f0_up > 0)
+        segments[harm, seg] = segments[harm, seg] * keep.to(sines.dtype)
+
+
 def harmonic_synth(
     f0_hz: torch.Tensor,
     amplitudes: torch.Tensor,
@@ -144,13 +175,14 @@ def harmonic_synth(
     with torch.no_grad():
         sines = signed_harmonic_sines(phase, n_used)  # [K, B, N], signs folded in
         # Per-sample Nyquist guard, only where some frame segment reaches the limit.
-        f0_hi = torch.maximum(f0_hz, hold_last(f0_hz) if right_f0 is None else
-                              torch.cat([f0_hz[:, 1:], right_f0], 1))
-        if not trim or bool((f0_hi * n_used >= sample_rate / 2).any()):
-            f0_up = upsample_linear(f0_hz.detach(), hop, right=None if right_f0 is None
-                                    else right_f0.detach())
+        f0 = f0_hz.detach()
+        nxt = hold_last(f0) if right_f0 is None else torch.cat([f0[:, 1:], right_f0.detach()], 1)
+        if not trim:
+            f0_up = upsample_linear(f0, hop, right=None if right_f0 is None else right_f0.detach())
             sines.mul_(audible_mask(f0_up, n_used, sample_rate).permute(2, 0, 1).to(
                 sines.dtype))
+        elif bool((torch.maximum(f0, nxt) * n_used >= sample_rate / 2).any()):
+            nyquist_guard(sines, f0, nxt, hop, sample_rate)
 
     right = hold_last(amps) if right_amplitudes is None else torch.cat(
         [amps[:, 1:], right_amplitudes[..., :n_used]], 1)
