@@ -118,12 +118,12 @@ def test_noise_floor_and_bandwidth_round_trip(tmp_path):
     assert np.array_equal(m.synthesize(f0, ld), m2.synthesize(f0, ld))
 
 
-def _forge(path, tensors, config: dict, stats: dict | None = None, version: str = "2"):
+def _forge(path, tensors, config: dict, stats: object = None, version: str = "2"):
     """A model file as an attacker would write it: any config, a valid checksum."""
     from fastddsp.models.file import tensor_digest
 
     meta = {"format": "fastddsp-model", "version": version, "config": json.dumps(config),
-            "stats": json.dumps(stats or {})}
+            "stats": json.dumps({} if stats is None else stats)}
     meta["sha256"] = tensor_digest(tensors, meta if version != "1" else None)
     save_file(tensors, str(path), metadata=meta)
     return path
@@ -169,12 +169,7 @@ def test_a_forged_config_is_refused_before_anything_is_allocated(tmp_path, field
 ])
 def test_forged_statistics_are_refused(tmp_path, stats):
     tensors, config = _tiny_parts()
-    path = tmp_path / "forged.fddsp"
-    from fastddsp.models.file import tensor_digest
-    meta = {"format": "fastddsp-model", "version": "2", "config": json.dumps(config),
-            "stats": json.dumps(stats)}
-    meta["sha256"] = tensor_digest(tensors, meta)
-    save_file(tensors, str(path), metadata=meta)
+    path = _forge(tmp_path / "forged.fddsp", tensors, config, stats)
     with pytest.raises(ModelFileError, match="statistic"):
         fastddsp.load(path)
 
