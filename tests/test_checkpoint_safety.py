@@ -41,6 +41,16 @@ def _evil_checkpoint(path: pathlib.Path, marker: pathlib.Path) -> pathlib.Path:
     return path
 
 
+def assert_refused(proc, checkpoint, marker, out) -> None:
+    """The resume ran no code from ``checkpoint``, said so in one line, exit 2, wrote no model."""
+    assert not marker.exists()
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"fastddsp: error: {checkpoint} is not a plain checkpoint (it holds objects that could "
+        f"run code: getattr); refusing to load it"]
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("safety")
@@ -94,12 +104,7 @@ def test_resume_refuses_a_last_checkpoint_that_would_run_code(data_dir, tmp_path
     (run_dir / "checkpoints").mkdir(parents=True)
     last = _evil_checkpoint(run_dir / "checkpoints" / "last.ckpt", marker)
     proc = _resume(data_dir, out, run_dir)
-    assert not marker.exists()
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.splitlines() == [
-        f"fastddsp: error: {last} is not a plain checkpoint (it holds objects that could run "
-        f"code: getattr); refusing to load it"]
-    assert not out.exists()
+    assert_refused(proc, last, marker, out)
 
 
 def test_resume_refuses_a_best_checkpoint_that_would_run_code(data_dir, run_copy, tmp_path):
@@ -108,12 +113,7 @@ def test_resume_refuses_a_best_checkpoint_that_would_run_code(data_dir, run_copy
     marker, out = tmp_path / "PWNED", tmp_path / "m.fddsp"
     best = _evil_checkpoint(run_copy / "checkpoints" / "best.ckpt", marker)
     proc = _resume(data_dir, out, run_copy, "--keep", "best")
-    assert not marker.exists()
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.splitlines() == [
-        f"fastddsp: error: {best} is not a plain checkpoint (it holds objects that could run "
-        f"code: getattr); refusing to load it"]
-    assert not out.exists()
+    assert_refused(proc, best, marker, out)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "text", "not a dict", "a folder"])

@@ -21,9 +21,8 @@ def read_score(path: str | Path) -> list[Note]:
     if not path.is_file():
         raise UserError(f"score {path} does not exist or is not a file")
     midi = path.suffix.lower() in (".mid", ".midi")
-    raw = _midi_notes(path) if midi else _score_text(path)
     try:
-        return check_notes(raw) if isinstance(raw, list) else read_text_score(raw)
+        return check_notes(_midi_notes(path)) if midi else read_text_score(_score_text(path))
     except ValueError as e:
         raise UserError(f"score {path}: {e}") from None
 

@@ -20,7 +20,3 @@ def feature_chunks(model: Model, features: Features, seed: int = 0,
     check_controls(feats.f0_hz, feats.loudness_db, model.sample_rate, where)
     return render_chunks(model, feats.f0_hz, feats.loudness_db, seed=seed)
 
-
-def synthesize_features(model: Model, features: Features, seed: int = 0) -> np.ndarray:
-    """Resample ``features`` to the model's frame rate and synthesize them."""
-    return np.concatenate(list(feature_chunks(model, features, seed)))
