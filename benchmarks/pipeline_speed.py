@@ -14,14 +14,14 @@ import time
 import numpy as np
 import torch
 
-from fastddsp.demo import demo_voice
 from fastddsp.features import extract_features
+from fastddsp.features.adjust import adjust_features
 from fastddsp.features.pitch import TRACKERS
 from fastddsp.models.chunked import render_chunks
 from fastddsp.models.config import PRESETS
 from fastddsp.models.model import Model
 from fastddsp.models.registry import bundled_models, load
-from fastddsp.timbre_transfer import adjust_features
+from fastddsp.pipelines.score import demo_voice
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from fastddsp.features.loudness import frame_centres
 from fastddsp.features.metrics import pitch_agreement
 from fastddsp.features.pitch import PITCH_RATE, TRACKERS
 from fastddsp.io import read_audio
-from fastddsp.stream import STREAM_YIN
+from fastddsp.realtime.stream import STREAM_YIN
 
 GROUPS = ("violin", "trumpet", "transfer")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fastddsp.data import load_clips
-from fastddsp.evaluate import evaluate_model, score_pair
 from fastddsp.io import read_audio
 from fastddsp.models.registry import bundled_models, load
+from fastddsp.training.data import load_clips
+from fastddsp.training.evaluate import evaluate_model, score_pair
 
 THESIS_TAG = {"full": "full", "cnn": "cnn", "tiny": "cnn_tiny", "cnn-q": "cnn_q",
               "tiny-q": "cnn_tiny_q"}

@@ -34,6 +34,7 @@ from fastddsp.bench import steady_controls, time_call
 from fastddsp.features import extract_features
 from fastddsp.io import read_audio
 from fastddsp.models.registry import bundled_models, load
+from fastddsp.realtime.stream import Stream
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 GROUPS = {"violin": "violin", "trumpet": "trumpet", "transfer": "violin"}  # folder -> models
@@ -53,7 +54,7 @@ def _synth_time(model, f0: np.ndarray, loudness: np.ndarray, runs: int) -> float
 
 
 def offline(runs: int) -> None:
-    from fastddsp.timbre_transfer import adjust_features
+    from fastddsp.features.adjust import adjust_features
 
     print("# offline synthesis, Model.synthesize, CREPE-full features of each clip")
     print(f"{'model':14} {'clips':>8} {'real x (median)':>16} {'min':>7} {'steady x':>9} "
@@ -104,7 +105,7 @@ def stream(block: int = 256) -> None:
     audio = np.concatenate([read_audio(p, 16000)[0] for f in GROUPS for p in clips(f)])
     budget = 1e3 * block / 16000
     for name in ("violin-tiny", "violin-cnn", "trumpet-tiny"):
-        s = load(name).stream(block)
+        s = Stream(load(name), block)
         times = []
         with torch.inference_mode():
             for i in range(0, audio.size - block + 1, block):

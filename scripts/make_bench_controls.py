@@ -2,9 +2,9 @@
 (features at 250 frames/s; nothing from ../shared). Run: .venv/bin/python
 scripts/make_bench_controls.py (about a minute: CREPE-full on 4.5 s of audio).
 
-- ``sung``: CREPE-full f0 and loudness of the built-in sung phrase (``demo.demo_voice``: a
-  synthesized male "ah" with vibrato, formants and breath noise, D3 to A3), raw as a tracker
-  gives them: vibrato, scoops, breath, rests.
+- ``sung``: CREPE-full f0 and loudness of the built-in sung phrase
+  (``pipelines.score.demo_voice``: a synthesized male "ah" with vibrato, formants and breath
+  noise, D3 to A3), raw as a tracker gives them: vibrato, scoops, breath, rests.
 - ``melody``: a violin-range melody rendered by ``score.notes_to_features`` with ±50-cent
   vibrato at 6 Hz, 100 ms portamento, an octave leap and slides, and dynamics from pp to ff.
 """
@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fastddsp.demo import demo_voice
 from fastddsp.features import extract_features
-from fastddsp.score import Note, notes_to_features
+from fastddsp.pipelines.score import Note, demo_voice, notes_to_features
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "fastddsp" / "bench_controls.npz"
 MELODY = [Note(m, t, d, v) for m, t, d, v in [

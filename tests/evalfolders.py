@@ -4,8 +4,8 @@ by bundled models, scored with the fast tracker (a second or two in all)."""
 import json
 from pathlib import Path
 
-from fastddsp.evaluate import evaluate_model
 from fastddsp.models import load
+from fastddsp.training.evaluate import evaluate_model
 from tests.synthetic import write_instrument
 
 MODELS = ("violin-tiny-q", "violin-full", "violin-tiny")   # deliberately not in page order

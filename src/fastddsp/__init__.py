@@ -1,13 +1,14 @@
 """fastddsp: fast DDSP instrument synthesis and timbre transfer.
 
 The names users and tests import live here: ``Model``, ``load``, ``extract_features``,
-``transfer``.
+``transfer``, ``Stream``.
 """
 
 from .errors import FastDDSPError, ModelFileError, UnknownModelError, UserError
 from .features import Features, extract_features
 from .models import PRESETS, Model, ModelConfig, bundled_models, load
-from .timbre_transfer import transfer
+from .pipelines.transfer import transfer
+from .realtime.stream import Stream
 
 __version__ = "0.1.0"
 
@@ -18,11 +19,12 @@ __all__ = [
            "Model",
            "ModelConfig",
            "ModelFileError",
+           "Stream",
            "UnknownModelError",
            "UserError",
            "__version__",
            "bundled_models",
            "extract_features",
            "load",
-    "transfer",
+           "transfer",
 ]

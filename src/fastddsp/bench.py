@@ -1,17 +1,33 @@
 """Speed measurement: real-time factors (audio seconds per wall second) of the decoder and of the
-whole synthesis chain. Medians of repeated runs after warm-up."""
+whole synthesis chain. Medians of repeated runs after warm-up. ``bench_table`` and
+``bench_streams`` measure the rows that ``fastddsp bench`` prints."""
 
 from __future__ import annotations
 
+import json
+import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from .features import extract_features
+from .features.adjust import adjust_features
+from .features.frames import Features
 from .models.model import Model
+from .models.registry import resolve
+from .pipelines.render import score_loudness
+from .pipelines.score import demo_voice
+from .realtime.export import DecoderGraph, export_decoder
+from .realtime.stream import Stream, measure_latency
 
 
 @dataclass
@@ -50,12 +66,6 @@ def realistic_controls(model: Model, seconds: float) -> tuple[np.ndarray, np.nda
     them (octave and loudness toward the training set), then a melody with ±50-cent vibrato,
     portamento, leaps and dynamics placed in the training range as ``render`` does; repeated
     to length. Shipped in the package (``scripts/make_bench_controls.py``)."""
-    from importlib import resources
-
-    from .features.frames import Features
-    from .render import score_loudness
-    from .timbre_transfer import adjust_features
-
     with resources.as_file(resources.files("fastddsp") / CONTROLS_FILE) as path, \
             np.load(path) as data:
         curves = {k: data[k].astype(np.float32) for k in data.files}
@@ -110,12 +120,7 @@ def bench_runtimes(model: Model, seconds: float = 4.0, runs: int = 20) -> list[T
     for every float decoder at inference), PyTorch eager, TorchScript, ONNX Runtime fp32 as
     exported (with the current torch thread count for ONNX Runtime too); plus the synthesis
     and end to end."""
-    import tempfile
-    from pathlib import Path
-
-    import onnxruntime as ort
-
-    from .export import DecoderGraph, export_decoder
+    import onnxruntime as ort  # a second's import, for this function alone
 
     timings = bench_model(model, seconds, runs)
     if model.is_quantized:  # its decoder is the int8 ONNX Runtime graph already
@@ -148,9 +153,6 @@ def bench_runtimes(model: Model, seconds: float = 4.0, runs: int = 20) -> list[T
 
 def bench_trackers(names: list[str], seconds: float = 4.0, runs: int = 5) -> list[Timing]:
     """Pitch tracking + loudness of ``seconds`` of the demo voice at 250 frames/s."""
-    from .demo import demo_voice
-    from .features import extract_features
-
     voice = demo_voice()
     clip = np.tile(voice, int(np.ceil(seconds * 16000 / voice.size)))[: int(seconds * 16000)]
     return [Timing(f"features {name}", seconds,
@@ -161,10 +163,8 @@ def bench_trackers(names: list[str], seconds: float = 4.0, runs: int = 5) -> lis
 def bench_stream(model: Model, block_size: int, n_blocks: int = 10_000) -> dict:
     """Per-block processing time of the streaming engine (``process``: analysis, decoder,
     synthesis, reverb) over ``n_blocks`` blocks of a sung-like phrase, after warm-up."""
-    from .demo import demo_voice
-
     voice = demo_voice(model.sample_rate)
-    stream = model.stream(block_size)
+    stream = Stream(model, block_size)
     need = (n_blocks + 50) * block_size
     audio = np.tile(voice, -(-need // voice.size))[:need]
     times = []
@@ -208,10 +208,51 @@ def peak_memory(name: str, seconds: float = 4.0) -> dict[str, float]:
     """Resident memory of a fresh process that has loaded model ``name`` (and the libraries),
     and its peak while it synthesizes ``seconds`` of audio end to end (one thread). Linux:
     the peak is reset through /proc before the synthesis."""
-    import json
-    import subprocess
-    import sys
-
     r = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, name, str(seconds)],
                        capture_output=True, text=True, timeout=600, check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    """What the figures were measured on: the CPU architecture and the torch version."""
+    return f"{platform.machine()}, torch {torch.__version__}"
+
+
+def bench_table(names: Sequence[str], threads: Sequence[int], seconds: float = 4.0,
+                runs: int = 20, trackers: Sequence[str] = ("fast", "crepe-tiny", "crepe-full")
+                ) -> Iterator[dict]:
+    """``fastddsp bench``'s figures, one row (a dict, as written to JSON) at a time as each is
+    measured, at each thread count in turn: the runtimes of each model (``bench_runtimes``;
+    keys ``model``, ``threads`` and those of ``Timing.as_dict``), at the first count the peak
+    memory of each (``name`` "peak memory", ``threads`` 1, the keys of ``peak_memory``), then
+    the trackers (``bench_trackers``, at most 5 runs; ``model`` "-")."""
+    models = {name: resolve(name) for name in names}
+    for n_threads in threads:
+        torch.set_num_threads(n_threads)
+        for name, model in models.items():
+            for t in bench_runtimes(model, seconds, runs):
+                yield {"model": name, "threads": n_threads, **t.as_dict()}
+        if n_threads == threads[0]:
+            for name in names:
+                yield {"model": name, "threads": 1, "name": "peak memory",
+                       **peak_memory(name, seconds)}
+        for t in bench_trackers(list(trackers), seconds, max(1, min(runs, 5))):
+            yield {"model": "-", "threads": n_threads, **t.as_dict()}
+
+
+def bench_streams(names: Sequence[str], threads: Sequence[int], n_blocks: int = 10_000,
+                  blocks: Sequence[int] = (64, 128, 256)) -> Iterator[dict]:
+    """``fastddsp bench --stream``'s figures, one row at a time as each is measured:
+    ``bench_stream`` of each model at each block size and thread count, with ``model``,
+    ``threads`` and the latency measured on an impulse (``latency_measured_ms``) beside the
+    declared one."""
+    for n_threads in threads:
+        torch.set_num_threads(n_threads)
+        for name in names:
+            model = resolve(name)
+            _, measured = measure_latency(model, 64)
+            for block in blocks:
+                r = bench_stream(model, block, n_blocks)
+                r.update(model=name, threads=n_threads,
+                         latency_measured_ms=1e3 * measured / model.sample_rate)
+                yield r

@@ -3,7 +3,7 @@
 Input outside them is refused with one line (``UserError``, exit 2), never played: a file
 scaled by 1e30, a 1 Hz WAV that claims hours, a score note at 1e12 s or MIDI note 300, an f0
 above Nyquist. The stream, which must not stop mid-performance, clamps instead (see
-``stream.Stream``). The README's "Errors and limits" section lists these values.
+``realtime.stream.Stream``). docs/errors.md lists these values.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ MAX_INPUT_PEAK = 10.0          # |sample| of input audio (+20 dBFS; float files 
 MAX_SECONDS = 24 * 3600.0      # the longest score, control file or rendering
 LOUDNESS_MAX_DB = 50.0         # control loudness ceiling (full-scale white noise is about +18)
 MIDI_RANGE = (0.0, 127.0)      # notes of a score or MIDI file
+OCTAVE_RANGE = range(-4, 5)    # a transfer's whole-octave shift
+PITCH_SHIFT_MAX = 24.0         # |semitones| of a transfer's extra pitch shift
+LOUDNESS_SHIFT_MAX_DB = 60.0   # |dB| of a transfer's loudness offset
 
 
 def check_input_rate(rate: int, where: str) -> None:
@@ -59,3 +62,19 @@ def check_controls(f0_hz: np.ndarray, loudness_db: np.ndarray, sample_rate: int,
     if not np.all(np.isfinite(ld)) or np.any(ld > LOUDNESS_MAX_DB):
         raise UserError(f"{where}: loudness must be a finite number of dB, at most "
                         f"{LOUDNESS_MAX_DB:+g} (full-scale noise is about +18 dB)")
+
+
+def check_adjustment(octave: str | int, pitch_shift: float, loudness: str | float) -> None:
+    """A transfer's adjustments: octave ``auto`` or within OCTAVE_RANGE, pitch shift within
+    ±PITCH_SHIFT_MAX semitones, loudness ``auto``/``none`` or within ±LOUDNESS_SHIFT_MAX_DB
+    (beyond them the instrument plays outside anything it learned, or clips)."""
+    if octave != "auto" and octave not in OCTAVE_RANGE:
+        raise UserError(f"octave must be auto or within {OCTAVE_RANGE[0]}..{OCTAVE_RANGE[-1]}, "
+                        f"not {octave}")
+    if not np.isfinite(pitch_shift) or abs(pitch_shift) > PITCH_SHIFT_MAX:
+        raise UserError(f"pitch shift must be within ±{PITCH_SHIFT_MAX:g} semitones, "
+                        f"not {pitch_shift:g}")
+    if not isinstance(loudness, str) and (not np.isfinite(loudness)
+                                          or abs(loudness) > LOUDNESS_SHIFT_MAX_DB):
+        raise UserError(f"loudness must be auto, none or within ±{LOUDNESS_SHIFT_MAX_DB:g} dB, "
+                        f"not {loudness:g}")

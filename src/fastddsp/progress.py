@@ -6,12 +6,13 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from tqdm import tqdm
+
 T = TypeVar("T")
 
 
 def progress_bar(desc: str) -> Callable[[Iterable[T]], Iterable[T]]:
     def wrap(items: Iterable[T]) -> Iterable[T]:
-        from tqdm import tqdm
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
         return tqdm(items, desc=desc, total=total, unit="file", disable=not sys.stderr.isatty())
     return wrap

@@ -261,8 +261,7 @@ def test_render_and_synth_stream_long_outputs_in_bounded_memory(tmp_path):
 
 def test_a_feature_file_never_holds_nan_or_infinity(tmp_path):
     from fastddsp import UserError
-    from fastddsp.features.frames import Features
-    from fastddsp.io import write_features_csv
+    from fastddsp.features.frames import Features, write_features_csv
 
     ones = np.ones(4, np.float32)
     bad = Features(ones * 440, np.array([-20, np.inf, -20, -20], np.float32), ones, 250.0)

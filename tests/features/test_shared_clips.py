@@ -1,5 +1,5 @@
 """Tracker accuracy on real recordings from ../shared/data (skipped when absent), against
-CREPE-full. Thresholds sit a little under the figures measured on all clips (README)."""
+CREPE-full. Thresholds sit a little under the figures measured on all clips (docs/features.md)."""
 
 import numpy as np
 import pytest

@@ -24,7 +24,7 @@ def trained_like(tmp_path_factory):
 def test_save_load_round_trip_is_bit_identical(trained_like):
     m, path = trained_like
     assert path.suffix == ".fddsp"
-    m2 = fastddsp.load(path)
+    m2 = fastddsp.load(path, runtime=m.runtime)  # the same decoder code: the same samples
     assert m2.config == m.config
     assert m2.stats == m.stats
     sd, sd2 = m.state_dict(), m2.state_dict()
@@ -111,7 +111,7 @@ def test_noise_floor_and_bandwidth_round_trip(tmp_path):
     from tests.conftest import shaped
 
     m = shaped("violin-tiny", 4000.0, 1e-3)
-    m2 = fastddsp.load(m.save(tmp_path / "shaped"))
+    m2 = fastddsp.load(m.save(tmp_path / "shaped"), runtime=m.runtime)
     assert m2.config.max_harmonic_hz == 4000.0 and m2.config.noise_floor is True
     torch.testing.assert_close(m2.synth.noise_floor, torch.full((65,), 1e-3))
     f0, ld = np.full(300, 392.0), np.linspace(-50, -10, 300)

@@ -48,6 +48,7 @@ def test_gru_decoder_runs_in_onnxruntime_at_inference_only():
     from fastddsp.models.onnx_decoder import OnnxDecoder
 
     model = Model.from_preset("full", seed=3)
+    model.runtime = "onnxruntime"
     f0 = 200 + 300 * torch.rand(2, 120)
     ld = -60 + 50 * torch.rand(2, 120)
     x = decoder_inputs(f0, ld)
@@ -78,6 +79,7 @@ def test_cnn_decoders_run_in_onnxruntime_at_inference(preset):
     from fastddsp.models.onnx_decoder import OnnxDecoder
 
     model = Model.from_preset(preset, seed=5)
+    model.runtime = "onnxruntime"
     with torch.no_grad():  # non-trivial BatchNorm statistics, so eval mode matters
         for name, buf in model.decoder.named_buffers():
             if name.endswith("running_mean"):
@@ -97,6 +99,33 @@ def test_cnn_decoders_run_in_onnxruntime_at_inference(preset):
         next(model.decoder.parameters()).mul_(0.5)
         torch.testing.assert_close(model.decode(f0, ld), model.decoder(decoder_inputs(f0, ld))[0],
                                    atol=1e-4, rtol=0)
+
+
+def test_the_runtime_is_an_explicit_choice(monkeypatch):
+    import torch
+
+    from fastddsp.models import Model
+
+    assert fastddsp.load("violin-tiny").runtime == "onnxruntime"  # load's documented default
+    assert Model.from_preset("tiny").runtime == "torch"           # a new model: PyTorch
+    model = fastddsp.load("violin-tiny", runtime="torch")
+    assert model.describe()["runtime"] == "torch"
+    f0, ld = torch.full((1, 50), 330.0), torch.linspace(-50, -20, 50)[None]
+    with torch.no_grad():
+        reference = model.decode(f0, ld)
+
+    def refuse(*args):
+        raise AssertionError("runtime='torch' ran ONNX Runtime")
+
+    monkeypatch.setattr(Model, "_runtime_decoder", refuse)
+    with torch.no_grad():
+        assert torch.equal(model.decode(f0, ld), reference)
+    model.runtime = "onnxruntime"
+    with torch.no_grad(), pytest.raises(AssertionError, match="ran ONNX Runtime"):
+        model.decode(f0, ld)
+    with pytest.raises(fastddsp.UserError, match="unknown runtime"):
+        fastddsp.load("violin-tiny", runtime="tensorflow")
+    assert fastddsp.load("violin-tiny-q").describe()["runtime"] == "onnxruntime"
 
 
 def test_the_decoder_sees_loudness_floored_at_the_training_range_at_inference():

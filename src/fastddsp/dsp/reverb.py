@@ -105,32 +105,3 @@ def decaying_noise_ir(bands: torch.Tensor, log_gain: torch.Tensor, log_rt60: tor
     t = torch.arange(bands.shape[-1], device=bands.device, dtype=bands.dtype) / sample_rate
     envelope = torch.exp(-t[None, :] * (3.0 * math.log(10.0)) / torch.exp(log_rt60)[:, None])
     return (torch.exp(log_gain)[:, None] * envelope * bands).sum(0)
-
-
-def fit_decaying_noise_ir(bands: torch.Tensor, ir: torch.Tensor, sample_rate: float,
-                          log_gain: torch.Tensor, log_rt60: torch.Tensor,
-                          iterations: int = 2000, tolerance: float = 1e-3
-                          ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """The per-band log-gains and log-RT60s whose ``decaying_noise_ir`` is closest to ``ir``
-    (least squares; Adam from ``log_gain``, ``log_rt60``, seconds on a CPU, stopping once the
-    relative RMS error is under ``tolerance``) and that error. An IR baked from such a room
-    (same ``bands``) is recovered to about 0.1 %; a free IR, which no two numbers per band
-    describe, fits badly (an error near 1)."""
-    gain = log_gain.detach().clone().requires_grad_(True)
-    rt60 = log_rt60.detach().clone().requires_grad_(True)
-    target = ir.detach()
-    energy = target.pow(2).sum().clamp_min(1e-20)
-    opt = torch.optim.Adam([gain, rt60], lr=0.05)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.998)
-    with torch.enable_grad():
-        for _ in range(iterations):
-            opt.zero_grad()
-            loss = (decaying_noise_ir(bands, gain, rt60, sample_rate) - target).pow(2).sum()
-            if loss.item() < tolerance ** 2 * energy.item():
-                break
-            (loss / energy).backward()
-            opt.step()
-            sched.step()
-    with torch.no_grad():
-        err = (decaying_noise_ir(bands, gain, rt60, sample_rate) - target).pow(2).sum()
-    return gain.detach(), rt60.detach(), float((err / energy).sqrt())

@@ -14,9 +14,10 @@ one frame behind its input, and segments before frame 0 are silent (the phase is
   imaginary parts, so the same code exports to ONNX; ``reverb_partitions`` makes the IR's
   weights).
 
-The streaming engine (``fastddsp.stream``) holds this state in its attributes; the chain graph
-(``fastddsp.chain_graph``) takes it as graph inputs and outputs. Over any split into blocks the
-output equals ``render`` of the whole sequence delayed by one frame (tested through both).
+The streaming engine (``fastddsp.realtime.stream``) holds this state in its attributes; the
+chain graph (``fastddsp.realtime.chain_graph``) takes it as graph inputs and outputs. Over any
+split into blocks the output equals ``render`` of the whole sequence delayed by one frame
+(tested through both).
 """
 
 from __future__ import annotations

@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 from ..atomic import atomic_path
 from ..errors import UserError
+from ..io import check_input_file, file_sha256, open_audio, read_blocks, resample
 from ..limits import check_input_rate, check_samples
 from .frames import Features
 from .loudness import frame_centres, loudness_at, loudness_db
@@ -27,7 +29,6 @@ def default_cache_dir() -> Path:
 
 
 def _resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    from ..io import resample
     return resample(audio, sr_in, sr_out)
 
 
@@ -137,9 +138,7 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
     mono and resampled block by block; only the frame-rate features are kept. Equal to
     ``extract_features`` on the whole file, except that CREPE's Viterbi path is decoded per
     block."""
-    import soxr
 
-    from ..io import check_input_file, file_sha256, open_audio, read_blocks
     path = Path(path)
     check_input_file(path, "audio file")
     tracker = get_tracker(pitch)

@@ -1,13 +1,17 @@
 """``Features``: frame-rate f0, confidence and loudness of a signal, and resampling between
-frame rates. The currency between feature extraction, files and the models."""
+frame rates, and their CSV files. The currency between feature extraction, files and the models."""
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import UserError
+from ..io import check_input_file
 from ..limits import MAX_SECONDS
 
 MAX_FRAME_RATE = 2000.0  # frames/s of a uniform series made from rows at arbitrary times
@@ -73,3 +77,45 @@ class Features:
         out = [np.interp(dst_t, src_t, a).astype(np.float32)
                for a in (self.f0_hz, self.loudness_db, self.confidence)]
         return Features(out[0], out[1], out[2], frame_rate)
+
+
+CSV_COLUMNS = ("time_s", "f0_hz", "confidence", "loudness_db")
+
+
+def read_features_csv(path: str | Path, frame_rate: float | None = None) -> Features:
+    """A CSV with columns ``time_s, f0_hz, loudness_db`` (``confidence`` optional), one row per
+    frame at any constant or varying frame rate, as a uniform series at ``frame_rate``
+    (default: the rows' median rate; see ``Features.from_times``)."""
+    path = Path(path)
+    check_input_file(path, "features file")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise UserError(f"cannot read {path} as CSV: {e}") from None
+    if not rows:
+        raise UserError(f"features file {path} has no rows")
+    missing = {"time_s", "f0_hz", "loudness_db"} - set(rows[0])
+    if missing:
+        raise UserError(f"features file {path} lacks column(s): {', '.join(sorted(missing))}")
+    try:
+        cols = {c: np.array([float(r[c]) for r in rows]) for c in CSV_COLUMNS if c in rows[0]}
+    except (TypeError, ValueError) as e:
+        raise UserError(f"features file {path} has a non-numeric value: {e}") from None
+    return Features.from_times(cols["time_s"], cols["f0_hz"], cols["loudness_db"],
+                               cols.get("confidence"), source=str(path), frame_rate=frame_rate)
+
+
+def write_features_csv(path: str | Path, features: Features) -> Path:
+    """Write ``features`` atomically as CSV; a feature file never holds NaN or infinity."""
+    path = Path(path)
+    for name in ("f0_hz", "confidence", "loudness_db"):
+        if not np.all(np.isfinite(getattr(features, name))):
+            raise UserError(f"refusing to write features with NaN or infinite {name}")
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for t, f0, c, ld in zip(features.times, features.f0_hz, features.confidence,
+                                features.loudness_db, strict=True):
+            w.writerow([f"{t:.6f}", f"{f0:.4f}", f"{c:.4f}", f"{ld:.4f}"])
+    return path

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ..errors import UserError
 from . import crepe
+from .adjust import hold_voiced
 from .yin import Yin
 
 PITCH_RATE = 16000
@@ -63,12 +65,7 @@ def clean_f0(f0: np.ndarray, confidence: np.ndarray, threshold: float,
         return f0
     if not voiced.any():
         return np.full_like(f0, float(np.median(f0)))
-    idx = np.where(voiced, np.arange(f0.size), -1)
-    np.maximum.accumulate(idx, out=idx)
     first = int(np.argmax(voiced))
-    out = f0[np.maximum(idx, 0)].copy()
-    if not causal:
-        out[:first] = f0[first]
-    else:
-        out[:first] = f0[0]
-    return out
+    held = torch.tensor([f0[0] if causal else f0[first]])
+    return hold_voiced(torch.from_numpy(f0)[None], torch.from_numpy(voiced)[None],
+                       held)[0].numpy()

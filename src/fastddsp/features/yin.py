@@ -5,8 +5,8 @@ period (computed from one FFT cross-correlation and running energies), its cumul
 normalisation d'(tau), the choice of a dip (see ``frames_pitch``) and a sub-sample refinement of
 its lag. Confidence is ``1 - depth`` of the chosen dip, set to 0 for frames quieter than
 ``silence_db``. Frames depend only on their own samples, so the same code runs offline on
-frames centred on their time and in the streaming engine (``fastddsp.stream``) on frames ending
-at their time.
+frames centred on their time and in the streaming engine (``fastddsp.realtime.stream``) on
+frames ending at their time.
 """
 
 from __future__ import annotations

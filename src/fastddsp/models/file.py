@@ -112,9 +112,12 @@ def check_stats(stats: Any) -> dict[str, Any]:
     return stats
 
 
-def load_model(path: str | Path) -> Model:
-    from .model import Model
+ModelFileParts = tuple[ModelConfig, dict[str, Any], dict[str, torch.Tensor], dict[str, str]]
 
+
+def read_model_file(path: str | Path) -> ModelFileParts:
+    """A model file -> (config, statistics, tensors, metadata), every part checked (format,
+    version, digest, config and statistics); ``models.model.load_model`` builds the model."""
     path = Path(path)
     if path.is_dir():
         raise ModelFileError(f"{path} is a directory, not a model file")
@@ -142,19 +145,8 @@ def load_model(path: str | Path) -> Model:
     except (KeyError, json.JSONDecodeError, ModelFileError) as e:
         raise ModelFileError(f"{path} has an invalid config or statistics: "
                              f"{str(e).splitlines()[0]}") from None
-    model = Model(config, stats=stats)
-    try:
-        if meta.get("backend") == "onnx-int8":
-            from .onnx_decoder import OnnxDecoder
-            onnx_bytes = tensors.pop("decoder.onnx").numpy().tobytes()
-            model.decoder = OnnxDecoder(onnx_bytes, model.decoder.receptive_field,
-                                        int(meta.get("decoder_parameters", "0")))
-        elif meta.get("backend") is not None:
-            raise ModelFileError(f"{path} needs decoder backend {meta['backend']!r}, "
-                                 f"which this fastddsp does not know")
-        model.load_state_dict(tensors, strict=True)
-    except RuntimeError as e:
-        raise ModelFileError(f"{path}: weights do not fit the config: "
-                             f"{str(e).splitlines()[0]}") from None
-    model.eval()
-    return model
+    backend = meta.get("backend")
+    if backend not in (None, "onnx-int8"):
+        raise ModelFileError(f"{path} needs decoder backend {backend!r}, "
+                             f"which this fastddsp does not know")
+    return config, stats, tensors, meta

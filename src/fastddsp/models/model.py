@@ -11,10 +11,12 @@ from torch import nn
 
 from ..dsp import SILENCE_DB, Controls, Synth, decoder_inputs
 from ..dsp.synth import gated_controls
-from ..errors import UserError
+from ..errors import ModelFileError, UserError
 from ..limits import check_controls
 from .config import ModelConfig, preset_config
 from .decoders import CNNDecoder, GRUDecoder
+from .file import read_model_file, save_model
+from .onnx_decoder import OnnxDecoder, runtime_decoder
 
 
 def build_decoder(config: ModelConfig) -> nn.Module:
@@ -35,13 +37,24 @@ def _as_frames(name: str, values: Any) -> np.ndarray:
     return arr
 
 
+RUNTIMES = ("torch", "onnxruntime")
+
+
 class Model(nn.Module):
     """A DDSP instrument: ``synthesize(f0_hz, loudness_db)`` turns frame-rate pitch and loudness
-    into audio at ``config.sample_rate``."""
+    into audio at ``config.sample_rate``.
 
-    def __init__(self, config: ModelConfig, stats: dict[str, Any] | None = None, seed: int = 0):
+    ``runtime`` says what runs the decoder at inference (eval mode, no gradients, CPU):
+    ``"torch"`` (the default for a new model) or ``"onnxruntime"`` (the default of ``load``:
+    the decoder exported to ONNX on first use, same outputs within 1e-5, GRU ~1.7x, cnn
+    ~1.5x, tiny ~4x faster on one thread). Training and gradients always run PyTorch; an int8
+    model's decoder is an ONNX graph and always runs in ONNX Runtime."""
+
+    def __init__(self, config: ModelConfig, stats: dict[str, Any] | None = None, seed: int = 0,
+                 runtime: str = "torch"):
         super().__init__()
         self.config = config
+        self.runtime = runtime
         with torch.random.fork_rng():  # seeded initial weights, global RNG untouched
             torch.manual_seed(seed)
             self.decoder = build_decoder(config)
@@ -75,6 +88,16 @@ class Model(nn.Module):
     def is_quantized(self) -> bool:
         return hasattr(self.decoder, "onnx_bytes")
 
+    @property
+    def runtime(self) -> str:
+        return self._runtime_name
+
+    @runtime.setter
+    def runtime(self, value: str) -> None:
+        if value not in RUNTIMES:
+            raise UserError(f"unknown runtime {value!r}: use {' or '.join(RUNTIMES)}")
+        object.__setattr__(self, "_runtime_name", value)
+
     def decode(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
         """``[B, F]`` pitch (Hz) and loudness (dB) -> raw decoder outputs ``[B, F, n_outputs]``."""
         return self.decode_step(f0_hz, loudness_db)[0]
@@ -82,17 +105,16 @@ class Model(nn.Module):
     def decode_step(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, state: Any = None
                     ) -> tuple[torch.Tensor, Any]:
         """``decode`` that also takes and returns the decoder's recurrent state (the GRU's;
-        None for the CNNs), so a sequence can be decoded piece by piece. At inference (eval
-        mode, no gradients, CPU) a float decoder runs in ONNX Runtime (same outputs within
-        1e-5; GRU ~1.7x, cnn ~1.5x, tiny ~4x faster on one thread). At inference the
+        None for the CNNs), so a sequence can be decoded piece by piece, in the model's
+        ``runtime`` at inference (eval mode, no gradients, CPU). At inference the
         loudness the decoder sees is floored at the training set's quietest loudness (the
         silence gate's open level): below it the gate fades the output, and the decoder is
         never driven tens of dB under anything it learned (which made the tiny models burst
         at onsets from silence). Training sees the data as it is."""
         x = decoder_inputs(f0_hz, loudness_db,
                            SILENCE_DB if self.training else self.silence_gate_db[1])
-        if (not self.training and x.device.type == "cpu" and not torch.is_grad_enabled()
-                and not self.is_quantized):
+        if (self.runtime == "onnxruntime" and not self.training and x.device.type == "cpu"
+                and not torch.is_grad_enabled() and not self.is_quantized):
             return self._runtime_decoder()(x, state)
         return self.decoder(x, state)
 
@@ -100,8 +122,6 @@ class Model(nn.Module):
         """The decoder in ONNX Runtime, exported again whenever the decoder module, the thread
         count or a weight changes (in place, as optimizer steps, ``load_state_dict`` and
         ``copy_`` do: tracked by the tensors' version counters)."""
-        from .onnx_decoder import runtime_decoder
-
         cached = getattr(self, "_runtime", None)
         threads = torch.get_num_threads()
         if (cached is not None and cached[0] is self.decoder and cached[1] == threads
@@ -139,11 +159,13 @@ class Model(nn.Module):
         return Controls(f0_hz, harmonics, noise)
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor,
-                generator: torch.Generator | None = None, seed: int | None = None
-                ) -> torch.Tensor:
+                generator: torch.Generator | None = None, seed: int | None = None,
+                reverb_ir: torch.Tensor | None = None) -> torch.Tensor:
         """``[B, F]`` pitch and loudness -> audio ``[B, F * hop]`` (differentiable). Noise comes
-        from the indexable stream ``seed`` if given, else from ``generator``."""
-        return self.synth(self.controls(f0_hz, loudness_db), generator, seed=seed)
+        from the indexable stream ``seed`` if given, else from ``generator``; ``reverb_ir``
+        replaces the model's impulse response (training's room model)."""
+        return self.synth(self.controls(f0_hz, loudness_db), generator, seed=seed,
+                          reverb_ir=reverb_ir)
 
     @torch.inference_mode()
     def synthesize(self, f0_hz: Any, loudness_db: Any, seed: int = 0) -> np.ndarray:
@@ -163,20 +185,30 @@ class Model(nn.Module):
             self.train(was_training)
         return audio[0].numpy().astype(np.float32, copy=False)
 
-    def stream(self, block_size: int = 256, octave: int = 0, pitch_shift: float = 0.0,
-               loudness_db: float = 0.0, seed: int = 0) -> Any:
-        """A real-time streaming engine (``fastddsp.stream.Stream``): ``process(block)`` for
-        timbre transfer, ``synthesize(f0_block, loudness_block)`` for control input."""
-        from ..stream import Stream
-        return Stream(self, block_size, octave, pitch_shift, loudness_db, seed)
-
     def save(self, path: str | Path) -> Path:
-        from .file import save_model
         return save_model(self, path)
 
     def describe(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "frame_rate": self.frame_rate,
                 "decoder_parameters": self.decoder_parameters,
                 "int8": self.is_quantized,
+                "runtime": "onnxruntime" if self.is_quantized else self.runtime,
                 "receptive_field_frames": list(self.decoder.receptive_field),
                 "stats": self.stats}
+
+
+def load_model(path: str | Path, runtime: str = "onnxruntime") -> Model:
+    """The model in a file (``models.file``), decoding in ``runtime`` (see ``Model``)."""
+    config, stats, tensors, meta = read_model_file(path)
+    model = Model(config, stats=stats)
+    try:
+        if meta.get("backend") == "onnx-int8":
+            onnx_bytes = tensors.pop("decoder.onnx").numpy().tobytes()
+            model.decoder = OnnxDecoder(onnx_bytes, model.decoder.receptive_field,
+                                        int(meta.get("decoder_parameters", "0")))
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as e:
+        raise ModelFileError(f"{path}: weights do not fit the config: "
+                             f"{str(e).splitlines()[0]}") from None
+    model.runtime = runtime
+    return model.eval()

@@ -1,0 +1,46 @@
+"""`fastddsp eval`: resynthesize clips and score them against the originals."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..features.pitch import TRACKERS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    s = subparsers.add_parser("eval",
+                              help="resynthesize clips and score them against the originals")
+    s.add_argument("model", help="model (name or file), or a folder of existing outputs")
+    s.add_argument("source", help="prepared data folder, audio folder, or audio file")
+    s.add_argument("-o", "--output", help="folder for the resynthesized wavs and scores.json")
+    s.add_argument("--split", default="val", choices=["val", "train", "all"],
+                   help="which files of a data folder (default val)")
+    s.add_argument("--tag", help="outputs mode: score OUTPUTS/<stem>.<tag>.wav")
+    s.add_argument("--pitch", default="crepe-tiny", choices=list(TRACKERS),
+                   help="tracker used to compare f0 (default crepe-tiny)")
+    s.add_argument("--features-pitch", default="crepe-full", choices=list(TRACKERS),
+                   help="tracker for the features of plain audio sources (default crepe-full)")
+    s.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models import load
+    from ..training.evaluate import evaluate_model, evaluate_outputs
+
+    target = Path(args.model)
+    if target.is_dir():
+        report = evaluate_outputs(target, args.source, tag=args.tag, score_pitch=args.pitch,
+                                  out_dir=args.output)
+    else:
+        report = evaluate_model(load(args.model), args.source, out_dir=args.output,
+                                split=args.split, features_pitch=args.features_pitch,
+                                score_pitch=args.pitch, label=target.stem)
+    print(f"{'clip':24} {'spectral':>9} {'loud L1 dB':>10} {'f0 L1 st':>9} {'outliers':>9}")
+    for c in report.clips:
+        print(f"{c.name[:24]:24} {c.spectral_distance:9.3f} {c.loudness_l1_db:10.2f} "
+              f"{c.f0_l1_semitones:9.3f} {c.outlier_ratio:9.1%}")
+    m = report.mean()
+    print(f"{'mean':24} {m['spectral_distance']:9.3f} {m['loudness_l1_db']:10.2f} "
+          f"{m['f0_l1_semitones']:9.3f} {m['outlier_ratio']:9.1%}")
+    return 0

@@ -1,0 +1,43 @@
+"""`fastddsp features`: audio -> a CSV of f0, confidence and loudness."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+from ..features.pitch import TRACKERS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    s = subparsers.add_parser("features", help="audio -> CSV of f0, confidence and loudness")
+    s.add_argument("input", help="audio file (any format soundfile reads; any rate/channels)")
+    s.add_argument("--pitch", default="crepe-full", choices=list(TRACKERS),
+                   help="pitch tracker (default crepe-full)")
+    s.add_argument("--frame-rate", type=float, default=250.0, help="frames/s (default 250)")
+    s.add_argument("--sample-rate", type=int, default=16000,
+                   help="rate the loudness is measured at; match the model's (default 16000)")
+    s.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    s.add_argument("-o", "--output", required=True, help="output CSV")
+    s.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..features import extract_features
+    from ..features.frames import write_features_csv
+    from ..features.pitch import get_tracker
+    from ..io import read_audio, refuse_overwrite
+
+    out = Path(args.output)
+    refuse_overwrite(out, Path(args.input))
+    if args.frame_rate <= 0 or args.frame_rate > 2000:
+        raise UserError("--frame-rate must be within (0, 2000] frames/s")
+    audio, sr = read_audio(args.input)
+    feats = extract_features(audio, sr, pitch=args.pitch, frame_rate=args.frame_rate,
+                             loudness_rate=args.sample_rate, cache=not args.no_cache)
+    write_features_csv(out, feats)
+    threshold = get_tracker(args.pitch).voicing_threshold
+    voiced = float((feats.confidence >= threshold).mean()) if feats.n_frames else 0.0
+    print(f"wrote {out}: {feats.n_frames} frames at {feats.frame_rate:g}/s, "
+          f"{voiced:.0%} confidently voiced")
+    return 0

@@ -1,0 +1,45 @@
+"""`fastddsp prepare`: an audio folder -> a training data folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from ..features.pitch import TRACKERS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    s = subparsers.add_parser("prepare", help="audio folder -> training data folder")
+    s.add_argument("audio_dir", help="folder searched recursively for audio files")
+    s.add_argument("-o", "--output", required=True, help="data folder to write (or update)")
+    s.add_argument("--pitch", default="crepe-full", choices=list(TRACKERS))
+    s.add_argument("--sample-rate", type=int, default=16000)
+    s.add_argument("--frame-rate", type=float, default=250.0)
+    s.add_argument("--example-seconds", type=float, default=4.0)
+    s.add_argument("--hop-seconds", type=float, default=1.0)
+    s.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of files held out for validation (default 0.1, at least one)")
+    s.add_argument("--val", action="append", metavar="FILE",
+                   help="hold out this file (path relative to AUDIO_DIR); repeatable")
+    s.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..progress import progress_bar
+    from ..training.data import prepare_dataset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = prepare_dataset(args.audio_dir, args.output, sample_rate=args.sample_rate,
+                            frame_rate=args.frame_rate, pitch=args.pitch,
+                            example_seconds=args.example_seconds, hop_seconds=args.hop_seconds,
+                            val_fraction=args.val_fraction, val_names=args.val or (),
+                            progress=progress_bar("prepare"))
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    print(f"{s.data_dir}: {s.processed} processed, {s.reused} unchanged, "
+          f"{len(s.skipped)} skipped; train {s.train_examples} examples "
+          f"({s.train_seconds:.1f} s), validation {s.val_examples} examples "
+          f"({s.val_seconds:.1f} s)")
+    return 0

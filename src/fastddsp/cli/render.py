@@ -1,0 +1,36 @@
+"""`fastddsp render`: a MIDI file or text score -> audio."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import check_rate
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    s = subparsers.add_parser("render", help="MIDI file or text score -> audio")
+    s.add_argument("score", help=".mid/.midi, or text: NOTE START_S DURATION_S [VELOCITY] per line")
+    s.add_argument("--model", default="violin-tiny", help="bundled model name or model file")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--sr", type=int, help="output sample rate (default: the model's)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..io import output_format, refuse_overwrite, write_audio_chunks
+    from ..models import load
+    from ..pipelines.render import read_score, render_note_chunks
+
+    out = Path(args.output)
+    check_rate(args.sr)
+    refuse_overwrite(out, Path(args.score))
+    output_format(out)
+    notes = read_score(args.score)
+    model = load(args.model)
+    rate = args.sr or model.sample_rate
+    n = write_audio_chunks(out, render_note_chunks(notes, model, seed=args.seed),
+                           model.sample_rate, rate)
+    print(f"wrote {out}: {len(notes)} notes, {n / rate:.2f} s at {rate} Hz")
+    return 0

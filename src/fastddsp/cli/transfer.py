@@ -1,0 +1,65 @@
+"""`fastddsp transfer`: recordings -> the same melody played by an instrument."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+from ..features.pitch import TRACKERS
+from .common import check_rate
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    s = subparsers.add_parser("transfer", help="recordings -> the same melody on an instrument")
+    s.add_argument("inputs", nargs="+", metavar="IN", help="audio files (any format/rate)")
+    s.add_argument("--model", default="violin-tiny", help="bundled model name or model file")
+    s.add_argument("-o", "--output", help="output file, or folder for several inputs "
+                   "(default: IN's folder, IN.MODEL.wav)")
+    s.add_argument("--octave", default="auto", help="auto (toward the training pitch) or N")
+    s.add_argument("--pitch-shift", type=float, default=0.0, help="extra semitones")
+    s.add_argument("--loudness", default="auto", help="auto (quantile mapping), none, or dB")
+    s.add_argument("--pitch", default="crepe-tiny", choices=list(TRACKERS),
+                   help="pitch tracker (default crepe-tiny: 4.5x real time on 1 thread)")
+    s.add_argument("--sr", type=int, help="output sample rate (default: the input's)")
+    s.set_defaults(func=run)
+
+
+def _outputs(inputs: list[Path], output: str | None, model: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: beside each input by default, else in or at ``output``."""
+    out = Path(output) if output else None
+    if len(inputs) > 1 and out is not None and out.suffix:
+        raise UserError("with several inputs, -o must be a folder")
+    pairs = []
+    for src in inputs:
+        if out is None:
+            dst = src.with_name(f"{src.stem}.{Path(model).stem}.wav")
+        elif len(inputs) > 1 or out.is_dir():
+            dst = out / f"{src.stem}.{Path(model).stem}.wav"
+        else:
+            dst = out
+        pairs.append((src, dst))
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..features.adjust import parse_loudness, parse_octave
+    from ..io import check_outputs
+    from ..models import load
+    from ..pipelines.transfer import transfer_file
+
+    inputs = [Path(p) for p in args.inputs]
+    model = load(args.model)
+    octave, loudness = parse_octave(args.octave), parse_loudness(args.loudness)
+    check_rate(args.sr)
+    pairs = _outputs(inputs, args.output, args.model)
+    check_outputs(pairs)  # before anything is written
+    for src, dst in pairs:
+        r = transfer_file(str(src), str(dst), model, octave=octave,
+                          pitch_shift=args.pitch_shift, loudness=loudness, pitch=args.pitch,
+                          sr_out=args.sr)
+        a = r.adjustment
+        print(f"wrote {r.output}: {r.seconds:.2f} s at {r.sample_rate} Hz "
+              f"(octave {a.octaves:+d}, pitch shift {a.semitones:+g} st, "
+              f"loudness {a.loudness_mode}, {a.voiced_share:.0%} voiced)")
+    return 0

@@ -1,0 +1,1 @@
+"""What users see in a browser: plots, the listening page (`report`, `demo`) and the web app."""

@@ -1,0 +1,2 @@
+"""Offline jobs over the models: synthesis from a features file, scores and MIDI, timbre
+transfer."""

@@ -1,0 +1,96 @@
+"""Timbre transfer: any recording -> the same melody played by a model's instrument.
+
+features (pitch + loudness) -> adjust to the model's training data (``features.adjust``) ->
+chunked synthesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..features import extract_features
+from ..features.adjust import Adjustment, adjust_features
+from ..features.extract import extract_features_file
+from ..features.frames import Features
+from ..features.pitch import get_tracker
+from ..io import open_audio, output_format, refuse_overwrite, resample, write_audio_chunks
+from ..models.chunked import render_chunks
+from ..models.model import Model
+from ..models.registry import load
+
+DEFAULT_MODEL = "violin-tiny"
+
+
+def _model(model: str | Model) -> Model:
+    return model if isinstance(model, Model) else load(model)
+
+
+def transfer_features(feats: Features, model: str | Model = DEFAULT_MODEL,
+                      octave: str | int = "auto", pitch_shift: float = 0.0,
+                      loudness: str | float = "auto", pitch: str = "crepe-tiny",
+                      seed: int = 0, chunk_frames: int = 2500
+                      ) -> tuple[Iterator[np.ndarray], Adjustment, Features]:
+    """Features -> (an iterator of audio chunks at the model's rate, the adjustment made,
+    the adjusted features)."""
+    m = _model(model)
+    feats = feats.resample(m.frame_rate)
+    adj_feats, adj = adjust_features(feats, m.stats, octave, pitch_shift, loudness,
+                                     get_tracker(pitch).voicing_threshold)
+    chunks = render_chunks(m, adj_feats.f0_hz, adj_feats.loudness_db, chunk_frames, seed)
+    return chunks, adj, adj_feats
+
+
+def transfer(audio: np.ndarray, sample_rate: int, model: str | Model = DEFAULT_MODEL,
+             octave: str | int = "auto", pitch_shift: float = 0.0,
+             loudness: str | float = "auto", pitch: str = "crepe-tiny",
+             sr_out: int | None = None, seed: int = 0) -> tuple[np.ndarray, int]:
+    """Timbre transfer of mono ``audio`` -> ``(audio, sample_rate)``, at the input's rate
+    unless ``sr_out`` is given."""
+    m = _model(model)
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise UserError(f"audio must be mono (1-D), got shape {audio.shape}")
+    feats = extract_features(audio, sample_rate, pitch=pitch, frame_rate=m.frame_rate,
+                             loudness_rate=m.sample_rate)
+    chunks, _, _ = transfer_features(feats, m, octave, pitch_shift, loudness, pitch, seed)
+    out = np.concatenate(list(chunks))
+    rate = sr_out or sample_rate
+    return resample(out, m.sample_rate, rate), rate
+
+
+@dataclass
+class FileResult:
+    output: str
+    seconds: float
+    sample_rate: int
+    adjustment: Adjustment
+
+
+def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAULT_MODEL,
+                  octave: str | int = "auto", pitch_shift: float = 0.0,
+                  loudness: str | float = "auto", pitch: str = "crepe-tiny",
+                  sr_out: int | None = None, seed: int = 0, block_seconds: float = 30.0
+                  ) -> FileResult:
+    """Transfer a file of any length in bounded memory: features block by block, synthesis
+    chunk by chunk, resampled and written as it goes to a temporary file that replaces
+    ``output_path`` only when complete."""
+
+    src, dst = Path(input_path), Path(output_path)
+    refuse_overwrite(dst, src)
+    output_format(dst)
+    m = _model(model)
+    feats = extract_features_file(src, pitch=pitch, frame_rate=m.frame_rate,
+                                  loudness_rate=m.sample_rate, block_seconds=block_seconds)
+    if sr_out is None:
+        with open_audio(src) as f:
+            sr_out = f.samplerate
+    chunk_frames = max(1, int(min(block_seconds, 10.0) * m.frame_rate))
+    chunks, adj, _ = transfer_features(feats, m, octave, pitch_shift, loudness, pitch, seed,
+                                       chunk_frames)
+    written = write_audio_chunks(dst, chunks, m.sample_rate, sr_out)
+    return FileResult(str(dst), written / sr_out, sr_out, adj)

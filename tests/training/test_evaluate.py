@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from fastddsp import Model
+from fastddsp.cli.main import run
+from fastddsp.training.evaluate import evaluate_model, evaluate_outputs, score_pair
+from tests.conftest import tone
+
+
+def test_clip_against_itself_scores_zero():
+    x = np.concatenate([tone(294.0, 1.5), tone(392.0, 1.5)])
+    s = score_pair(x, x, 16000, "self", pitch="fast")
+    assert s.spectral_distance == 0.0
+    assert s.loudness_l1_db == 0.0
+    assert s.f0_l1_semitones == 0.0 and s.outlier_ratio == 0.0
+    assert s.voiced_frames > 250
+
+
+def test_scores_grow_with_degradation():
+    x = tone(294.0, 2.0)
+    noisy = x + 0.05 * np.random.default_rng(0).standard_normal(x.size).astype(np.float32)
+    shifted = tone(294.0 * 2 ** (2 / 12), 2.0)
+    a = score_pair(noisy, x, 16000, pitch="fast")
+    b = score_pair(shifted, x, 16000, pitch="fast")
+    assert a.spectral_distance > 0.5
+    assert b.f0_l1_semitones == pytest.approx(2.0, abs=0.05) and b.outlier_ratio > 0.95
+
+
+def test_outputs_mode_and_model_mode(tmp_path):
+    refs, outs = tmp_path / "refs", tmp_path / "outs"
+    refs.mkdir()
+    outs.mkdir()
+    for i, f in enumerate((220.0, 330.0)):
+        sf.write(refs / f"clip{i}.wav", tone(f, 1.0), 16000)
+        sf.write(outs / f"clip{i}.mine.wav", tone(f, 1.0), 16000)
+    rep = evaluate_outputs(outs, refs, tag="mine", score_pitch="fast")
+    assert [c.name for c in rep.clips] == ["clip0", "clip1"]
+    assert rep.mean()["spectral_distance"] < 1e-6
+    model = Model.from_preset("tiny")
+    rep = evaluate_model(model, refs, out_dir=tmp_path / "ev", features_pitch="fast",
+                         score_pitch="fast")
+    assert len(rep.clips) == 2 and (tmp_path / "ev" / "clip0.wav").is_file()
+    assert (tmp_path / "ev" / "scores.json").is_file()
+    assert rep.mean()["spectral_distance"] > 3  # an untrained model is far off
+    assert run(["eval", str(outs), str(refs), "--tag", "missing", "--pitch", "fast"]) == 2
+
+
+def test_thesis_outputs_score_like_the_readme(shared_data):
+    rep = evaluate_outputs(shared_data / "thesis_outputs" / "violin", shared_data / "violin",
+                           tag="cnn_tiny", score_pitch="fast")
+    assert rep.mean()["spectral_distance"] == pytest.approx(6.48, abs=0.05)
