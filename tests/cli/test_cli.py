@@ -100,3 +100,19 @@ def test_models_lists_the_bundled_models(capsys):
     for name in fastddsp.bundled_models():
         assert name in out
     assert "presets for new models: full, cnn, tiny" in out
+
+
+def test_version(capsys):
+    import fastddsp
+
+    with pytest.raises(SystemExit) as exit_:
+        run(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fastddsp {fastddsp.__version__}"
+
+
+@pytest.mark.parametrize("command", ["transfer", "render", "live", "synth"])
+def test_help_names_the_default_model(command, capsys):
+    with pytest.raises(SystemExit):
+        run([command, "-h"])
+    assert "(default violin-tiny)" in " ".join(capsys.readouterr().out.split())

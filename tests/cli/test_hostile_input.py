@@ -268,3 +268,35 @@ def test_a_feature_file_never_holds_nan_or_infinity(tmp_path):
     with pytest.raises(UserError, match="loudness_db"):
         write_features_csv(tmp_path / "f.csv", bad)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("option", "match"), [
+    (["--octave", "99"], "octave must be auto or within -4..4"),
+    (["--pitch-shift", "200"], "pitch shift must be within ±24 semitones"),
+    (["--loudness", "500"], "loudness must be auto, none or within ±60 dB"),
+])
+def test_transfer_refuses_adjustments_beyond_the_valid_ranges(tmp_path, capsys, option, match):
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(440.0, 1.0), 16000)
+    one_line_exit_2(capsys, ["transfer", str(src), "-o", str(tmp_path / "o.wav"), "--pitch",
+                             "fast", *option], match)
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_no_command_writes_a_clipped_sample(tmp_path, capsys):
+    # the loudest controls the ranges allow: the limiter holds every sample under -1 dBFS, says
+    # so in one line, and the output starts from silence (no click)
+    rows = "\n".join(f"{t / 250:.3f},440,40" for t in range(500))
+    (tmp_path / "f.csv").write_text("time_s,f0_hz,loudness_db\n" + rows + "\n")
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(440.0, 2.0, amplitude=0.9), 16000)
+    runs = {"synth": ["synth", str(tmp_path / "f.csv"), "-o", str(tmp_path / "s.wav")],
+            "transfer": ["transfer", str(src), "-o", str(tmp_path / "t.wav"), "--pitch", "fast",
+                         "--loudness", "60", "--octave", "4"]}
+    for name, argv in runs.items():
+        assert run(argv) == 0, name
+        out = capsys.readouterr().out
+        audio, _ = sf.read(tmp_path / f"{name[0]}.wav")
+        assert np.abs(audio).max() <= 10 ** (-1 / 20) + 1 / 32768, name
+        assert "peaks limited by up to" in out, (name, out)
+        assert np.abs(audio[:8]).max() < 0.05, name  # the first 0.5 ms: the fade-in

@@ -21,7 +21,8 @@ def _device(value: str) -> str | int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("live", help="microphone -> instrument in real time (or file -> "
                               "file through the same streaming engine)")
-    s.add_argument("--model", default="violin-tiny", help="bundled model name or model file")
+    s.add_argument("--model", default="violin-tiny",
+                   help="bundled model name or model file (default violin-tiny)")
     s.add_argument("--input", type=_device, help="input device (index or name)")
     s.add_argument("--output", type=_device, help="output device (index or name)")
     s.add_argument("--block", type=int, default=256, help="block size in samples (default 256)")

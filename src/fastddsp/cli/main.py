@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 
 from ..errors import UserError
 from . import (
@@ -43,6 +44,7 @@ EXTRAS = {"lightning": "train", "fastapi": "app", "starlette": "app", "uvicorn":
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="fastddsp", description="Fast DDSP instrument synthesis.")
+    p.add_argument("--version", action="version", version=f"fastddsp {version('fastddsp')}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS:
         command.register(sub)

@@ -13,7 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("prepare", help="audio folder -> training data folder")
     s.add_argument("audio_dir", help="folder searched recursively for audio files")
     s.add_argument("-o", "--output", required=True, help="data folder to write (or update)")
-    s.add_argument("--pitch", default="crepe-full", choices=list(TRACKERS))
+    s.add_argument("--pitch", default="crepe-full", choices=list(TRACKERS),
+                   help="pitch tracker of the training features (default crepe-full: the most "
+                        "accurate; a model learns whatever its tracker gives it; cached)")
     s.add_argument("--sample-rate", type=int, default=16000)
     s.add_argument("--frame-rate", type=float, default=250.0)
     s.add_argument("--example-seconds", type=float, default=4.0)

@@ -11,7 +11,8 @@ from .common import check_rate
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("render", help="MIDI file or text score -> audio")
     s.add_argument("score", help=".mid/.midi, or text: NOTE START_S DURATION_S [VELOCITY] per line")
-    s.add_argument("--model", default="violin-tiny", help="bundled model name or model file")
+    s.add_argument("--model", default="violin-tiny",
+                   help="bundled model name or model file (default violin-tiny)")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--sr", type=int, help="output sample rate (default: the model's)")
     s.add_argument("--seed", type=int, default=0)
@@ -19,8 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import output_format, refuse_overwrite, write_audio_chunks
+    from ..io import output_format, refuse_overwrite
     from ..models import load
+    from ..pipelines.output import write_output
     from ..pipelines.render import read_score, render_note_chunks
 
     out = Path(args.output)
@@ -30,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     notes = read_score(args.score)
     model = load(args.model)
     rate = args.sr or model.sample_rate
-    n = write_audio_chunks(out, render_note_chunks(notes, model, seed=args.seed),
-                           model.sample_rate, rate)
-    print(f"wrote {out}: {len(notes)} notes, {n / rate:.2f} s at {rate} Hz")
+    w = write_output(out, render_note_chunks(notes, model, seed=args.seed),
+                     model.sample_rate, rate)
+    print(f"wrote {out}: {len(notes)} notes, {w.samples / rate:.2f} s at {rate} Hz")
+    if w.limiter_note():
+        print(f"  {w.limiter_note()}")
     return 0

@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..features.frames import read_features_csv
-    from ..io import output_format, refuse_overwrite, write_audio_chunks
+    from ..io import output_format, refuse_overwrite
     from ..models import load
+    from ..pipelines.output import write_output
     from ..pipelines.synthesis import feature_chunks
 
     out = Path(args.output)
@@ -28,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     model = load(args.model)
     feats = read_features_csv(args.features, frame_rate=model.frame_rate)
     chunks = feature_chunks(model, feats, seed=args.seed, where=str(args.features))
-    n = write_audio_chunks(out, chunks, model.sample_rate)
-    print(f"wrote {out} ({n / model.sample_rate:.2f} s at {model.sample_rate} Hz)")
+    w = write_output(out, chunks, model.sample_rate)
+    print(f"wrote {out} ({w.samples / model.sample_rate:.2f} s at {model.sample_rate} Hz)")
+    if w.limiter_note():
+        print(f"  {w.limiter_note()}")
     return 0

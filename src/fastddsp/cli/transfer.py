@@ -13,14 +13,22 @@ from .common import check_rate
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("transfer", help="recordings -> the same melody on an instrument")
     s.add_argument("inputs", nargs="+", metavar="IN", help="audio files (any format/rate)")
-    s.add_argument("--model", default="violin-tiny", help="bundled model name or model file")
+    s.add_argument("--model", default="violin-tiny",
+                   help="bundled model name or model file (default violin-tiny)")
     s.add_argument("-o", "--output", help="output file, or folder for several inputs "
                    "(default: IN's folder, IN.MODEL.wav)")
-    s.add_argument("--octave", default="auto", help="auto (toward the training pitch) or N")
-    s.add_argument("--pitch-shift", type=float, default=0.0, help="extra semitones")
-    s.add_argument("--loudness", default="auto", help="auto (quantile mapping), none, or dB")
+    s.add_argument("--octave", default="auto",
+                   help="auto (default): the smallest whole-octave shift that brings the melody "
+                        "into the model's training range, none when it fits; or N octaves")
+    s.add_argument("--pitch-shift", type=float, default=0.0,
+                   help="extra semitones, within ±24 (default 0)")
+    s.add_argument("--loudness", default="auto",
+                   help="auto (default: the input's dynamics mapped onto the training set's), "
+                        "none, or dB within ±60")
     s.add_argument("--pitch", default="crepe-tiny", choices=list(TRACKERS),
-                   help="pitch tracker (default crepe-tiny: 4.5x real time on 1 thread)")
+                   help="pitch tracker (default crepe-tiny: 4.5x real time on 1 thread; "
+                        "crepe-full, the default of features and prepare, is the most accurate "
+                        "and about 50x slower)")
     s.add_argument("--sr", type=int, help="output sample rate (default: the input's)")
     s.set_defaults(func=run)
 
@@ -62,4 +70,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {r.output}: {r.seconds:.2f} s at {r.sample_rate} Hz "
               f"(octave {a.octaves:+d}, pitch shift {a.semitones:+g} st, "
               f"loudness {a.loudness_mode}, {a.voiced_share:.0%} voiced)")
+        if r.limiter_note:
+            print(f"  {r.limiter_note}")
     return 0

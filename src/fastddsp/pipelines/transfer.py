@@ -18,10 +18,11 @@ from ..features.adjust import Adjustment, adjust_features
 from ..features.extract import extract_features_file
 from ..features.frames import Features
 from ..features.pitch import get_tracker
-from ..io import open_audio, output_format, refuse_overwrite, resample, write_audio_chunks
+from ..io import open_audio, output_format, refuse_overwrite, resample
 from ..models.chunked import render_chunks
 from ..models.model import Model
 from ..models.registry import load
+from .output import write_output
 
 DEFAULT_MODEL = "violin-tiny"
 
@@ -69,6 +70,7 @@ class FileResult:
     seconds: float
     sample_rate: int
     adjustment: Adjustment
+    limiter_note: str = ""   # one line when the peak limiter acted
 
 
 def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAULT_MODEL,
@@ -92,5 +94,5 @@ def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAUL
     chunk_frames = max(1, int(min(block_seconds, 10.0) * m.frame_rate))
     chunks, adj, _ = transfer_features(feats, m, octave, pitch_shift, loudness, pitch, seed,
                                        chunk_frames)
-    written = write_audio_chunks(dst, chunks, m.sample_rate, sr_out)
-    return FileResult(str(dst), written / sr_out, sr_out, adj)
+    written = write_output(dst, chunks, m.sample_rate, sr_out)
+    return FileResult(str(dst), written.samples / sr_out, sr_out, adj, written.limiter_note())
