@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -116,3 +117,56 @@ def test_help_names_the_default_model(command, capsys):
     with pytest.raises(SystemExit):
         run([command, "-h"])
     assert "(default violin-tiny)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_transfer_says_which_model_played_and_the_octave_it_chose(tmp_path, capsys):
+    from tests.conftest import tone
+
+    src = tmp_path / "voice.wav"
+    sf.write(src, tone(330.0, 1.5), 16000)  # E4: a violin plays it where it is
+    assert run(["transfer", str(src), "-o", str(tmp_path / "v.wav"), "--pitch", "fast"]) == 0
+    out = capsys.readouterr().out
+    assert "played by violin-tiny (octave shift +0 chosen by --octave auto" in out, out
+
+
+def test_transfer_and_render_show_progress_on_a_terminal_unless_quiet(tmp_path, capsys,
+                                                                      monkeypatch):
+    import sys
+
+    from tests.conftest import tone
+
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(330.0, 3.0), 16000)
+    score = tmp_path / "s.txt"
+    score.write_text("A4 0 1\nC5 1 1.5\n")
+    runs = [["transfer", str(src), "-o", str(tmp_path / "t.wav"), "--pitch", "fast"],
+            ["render", str(score), "-o", str(tmp_path / "r.wav")]]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    for argv, bars in zip(runs, (["fast pitch", "synthesis"], ["render"]), strict=True):
+        assert run(argv) == 0
+        err = capsys.readouterr().err
+        for bar in bars:  # each pass's bar reaches its whole length, and no further
+            shown = [int(p) for p in re.findall(rf"{bar}:\s+(\d+)%", err)]
+            assert shown and max(shown) == 100 and "s audio" in err, err
+        assert run([*argv, "--quiet"]) == 0
+        assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_an_interrupt_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
+    import signal
+    import time
+
+    from tests.conftest import tone
+
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(330.0, 20.0), 16000)
+    proc = subprocess.Popen([sys.executable, "-m", "fastddsp", "transfer", str(src), "-o",
+                             str(tmp_path / "o.wav"), "--pitch", "crepe-full"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)  # 0.3 s: PyTorch is still loading; 1 s: loading or tracking pitch
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip() == "fastddsp: interrupted", err
+    assert not (tmp_path / "o.wav").exists()

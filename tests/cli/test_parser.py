@@ -75,3 +75,27 @@ def test_choices_are_checked_by_the_parser(capsys):
         parse("--keep", "worst")
     assert e.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_every_option_has_help_that_shows_its_default():
+    import argparse
+
+    from fastddsp.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, command in sub.choices.items():
+        while command._deferred:  # make deferred options (train's) exist
+            command._deferred.pop(0)(command)
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction) or not action.option_strings:
+                continue
+            text = " ".join((action.help or "").split())
+            flag = action.option_strings[-1]
+            if not text:
+                missing.append(f"{name} {flag}: no help")
+            elif action.default not in (None, False, argparse.SUPPRESS) and \
+                    "default" not in text and "%(default)" not in text:
+                missing.append(f"{name} {flag}: default {action.default!r} not shown")
+    assert missing == []

@@ -134,3 +134,50 @@ def test_cli_voiced_share_uses_the_trackers_threshold(tmp_path, capsys, monkeypa
     assert run(["features", str(tmp_path / "in.wav"), "--pitch", "fast", "--no-cache", "-o",
                 str(tmp_path / "f.csv")]) == 0
     assert "/s, 0% confidently voiced" in capsys.readouterr().out
+
+
+def test_the_cache_is_bounded_and_drops_the_least_recently_used(tmp_path, monkeypatch):
+    import os
+
+    from fastddsp.features import extract_features
+    from fastddsp.features.extract import cache_entries, clear_cache
+
+    monkeypatch.setenv("FASTDDSP_CACHE", str(tmp_path / "c"))
+    clips = [tone(220.0 * (1 + k / 8), 1.0) for k in range(4)]
+    names = []
+    for k, clip in enumerate(clips[:3]):
+        before = {e.name for e in cache_entries()}
+        extract_features(clip, 16000, pitch="fast")
+        (new,) = {e.name for e in cache_entries()} - before
+        os.utime(tmp_path / "c" / new, (1000 + k, 1000 + k))  # written in this order
+        names.append(new)
+    size = max(e.stat().st_size for e in cache_entries())
+    monkeypatch.setenv("FASTDDSP_CACHE_MAX_MB", str(3.5 * size / 1e6))  # room for three
+    extract_features(clips[0], 16000, pitch="fast")  # a hit: clip 0 is the most recent now
+    extract_features(clips[3], 16000, pitch="fast")  # a fourth: the least recent one goes
+    kept = {e.name for e in cache_entries()}
+    assert len(kept) == 3 and names[1] not in kept and {names[0], names[2]} <= kept
+    assert sum(e.stat().st_size for e in cache_entries()) <= 3.5 * size
+    assert clear_cache()[0] == 3 and cache_entries() == []
+
+
+def test_cache_command_and_no_cache(tmp_path, monkeypatch, capsys):
+    import soundfile as sf
+
+    from fastddsp.cli.main import run
+    from fastddsp.features.extract import cache_entries
+
+    monkeypatch.setenv("FASTDDSP_CACHE", str(tmp_path / "c"))
+    sf.write(tmp_path / "in.wav", tone(330.0, 1.0), 16000)
+    feats = ["features", str(tmp_path / "in.wav"), "--pitch", "fast", "-o"]
+    assert run(["transfer", str(tmp_path / "in.wav"), "-o", str(tmp_path / "t.wav"),
+                "--pitch", "fast", "--no-cache"]) == 0
+    assert cache_entries() == []                  # bypassed, for that command only
+    assert run([*feats, str(tmp_path / "b.csv")]) == 0
+    assert len(cache_entries()) == 1
+    capsys.readouterr()
+    assert run(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "c") in out and "1 entries" in out and "at most 1024 MB" in out
+    assert run(["cache", "--clear"]) == 0
+    assert "cleared" in capsys.readouterr().out and cache_entries() == []

@@ -211,3 +211,26 @@ def test_ten_minute_input_runs_in_bounded_memory(tmp_path, model_file):
     print(f"peak RSS: 1 min input {peaks['short.wav']:.0f} MiB, 10 min input "
           f"{peaks['long.wav']:.0f} MiB")
     assert growth < 100, peaks
+
+
+@pytest.mark.parametrize(("amplitude", "channels"), [(0.05, 1), (0.6, 2)])
+def test_transfer_comes_out_at_the_inputs_loudness(tmp_path, amplitude, channels):
+    import pyloudnorm
+
+    from fastddsp.pipelines.transfer import transfer_file
+    from tests.conftest import tone
+
+    x = tone(330.0, 3.0, 44100, amplitude=amplitude)
+    x = np.stack([x] * channels, 1) if channels > 1 else x
+    src = tmp_path / "in.wav"
+    sf.write(src, x, 44100, subtype="FLOAT")
+    r = transfer_file(str(src), str(tmp_path / "out.wav"), "violin-tiny", pitch="fast")
+    y, sr = sf.read(tmp_path / "out.wav")
+    want = pyloudnorm.Meter(44100).integrated_loudness(x)
+    got = pyloudnorm.Meter(sr).integrated_loudness(y)
+    assert abs(got - want) < 1.0, (want, got, r.matched_db)
+    assert r.matched_db is not None
+    # asked for a fixed loudness, the user gets it, not a match
+    r = transfer_file(str(src), str(tmp_path / "fixed.wav"), "violin-tiny", pitch="fast",
+                      loudness=0.0)
+    assert r.matched_db is None

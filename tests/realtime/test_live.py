@@ -44,9 +44,15 @@ def test_file_mode_keeps_latency_on_request_and_resamples(tmp_path):
     x = np.repeat(melody(1.0), 3)                   # 48 kHz stereo input
     sf.write(tmp_path / "in.flac", np.stack([x, x], 1), 48000)
     assert run(["live", "--input-file", str(tmp_path / "in.flac"), "--output-file",
-                str(tmp_path / "out.wav"), "--keep-latency", "--block", "64"]) == 0
+                str(tmp_path / "out.wav"), "--keep-latency", "--block", "64", "--sr",
+                str(SR)]) == 0
     info = sf.info(tmp_path / "out.wav")
     assert info.samplerate == SR and info.frames == SR + 320
+    # by default the output keeps the input's rate, as transfer's does
+    assert run(["live", "--input-file", str(tmp_path / "in.flac"), "--output-file",
+                str(tmp_path / "out48.wav"), "--block", "64"]) == 0
+    info = sf.info(tmp_path / "out48.wav")
+    assert info.samplerate == 48000 and abs(info.frames - x.size) <= 1
 
 
 class _Flags:

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -464,3 +465,34 @@ def test_last_checkpoint_holds_the_validation_of_its_own_step(noise_finetune, tm
     r = train(data, tmp_path / "m", cfg, resume=True, progress=False)
     steps = [s for s, _ in read_losses(r.run_dir)["val_loss"]]
     assert (r.first_step, r.last_step) == (24, 40) and len(steps) == len(set(steps)) == 5
+
+
+def test_cli_says_when_no_validation_will_run(data_dir, tmp_path, capsys):
+    from fastddsp.cli.main import run
+
+    out = tmp_path / "few.fddsp"
+    assert run(["train", str(data_dir), "--steps", "2", "--batch-size", "2", "--quiet",
+                "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "--steps 2 is fewer than --val-every 250: no validation will run" in captured.err
+    assert f"wrote {out}" in captured.out
+
+
+def test_the_progress_bar_counts_steps_and_the_last_line_says_where_everything_went(
+        data_dir, tmp_path, capsys):
+    from fastddsp.cli.main import run
+
+    out = tmp_path / "bar.fddsp"
+    # 4 training files of 7.5 s at batch 2: an epoch is a few steps, the run 7 steps
+    assert run(["train", str(data_dir), "-o", str(out), "--steps", "7", "--batch-size", "2",
+                "--val-every", "5", "--checkpoint-every", "5"]) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    counts = [(int(a), int(b)) for a, b in re.findall(r"training steps: .*?(\d+)/(\d+)", text)]
+    assert counts and {total for _, total in counts} == {7}, text  # one bar over the run
+    assert max(n for n, _ in counts) == 7
+    assert "Epoch" not in text
+    last = captured.out.strip().splitlines()[-1]
+    assert last.startswith(f"wrote {out}: steps 0->7")
+    assert "training loss" in last and "validation loss" in last
+    assert f"validation audio in {out.with_suffix('.run') / 'audio'}" in last

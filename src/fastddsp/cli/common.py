@@ -35,3 +35,8 @@ class Parser(argparse.ArgumentParser):
 def check_rate(rate: int | None) -> None:
     if rate is not None and not MIN_INPUT_RATE <= rate <= MAX_INPUT_RATE:
         raise UserError(f"--sr must be within {MIN_INPUT_RATE}..{MAX_INPUT_RATE} Hz")
+
+
+def add_cache_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-cache", action="store_true",
+                        help="neither read nor write the features cache (`fastddsp cache`)")

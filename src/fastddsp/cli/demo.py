@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_cache_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("demo", help="render the built-in melody through the bundled models")
-    s.add_argument("-o", "--output", default="fastddsp-demo", help="output folder")
+    s.add_argument("-o", "--output", default="fastddsp-demo",
+                   help="output folder (default fastddsp-demo)")
+    add_cache_option(s)
     s.set_defaults(func=run)
 
 

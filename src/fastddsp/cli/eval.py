@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..features.pitch import TRACKERS
+from .common import add_cache_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="tracker used to compare f0 (default crepe-tiny)")
     s.add_argument("--features-pitch", default="crepe-full", choices=list(TRACKERS),
                    help="tracker for the features of plain audio sources (default crepe-full)")
+    add_cache_option(s)
     s.set_defaults(func=run)
 
 

@@ -15,10 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--format", default="onnx",
                    choices=["onnx", "torchscript", "nn-tilde", "chain-onnx"],
                    help="onnx/torchscript: the decoder; nn-tilde: the streaming engine as an "
-                        "nn~ TorchScript module; chain-onnx: decoder + DSP as one stateful graph")
+                        "nn~ TorchScript module; chain-onnx: decoder + DSP as one stateful graph "
+                        "(default onnx)")
     s.add_argument("--int8", action="store_true",
                    help="require an int8 model (its quantized ONNX graph is written)")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", required=True, help="file to write")
     s.set_defaults(func=run)
 
 

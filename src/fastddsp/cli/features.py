@@ -20,23 +20,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--sample-rate", type=int, default=16000,
                    help="rate the loudness is measured at; match the model's (default 16000)")
     s.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    s.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar (it shows only on a terminal anyway)")
     s.add_argument("-o", "--output", required=True, help="output CSV")
     s.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..features import extract_features
+    from ..features.extract import extract_features_file
     from ..features.frames import write_features_csv
     from ..features.pitch import get_tracker
-    from ..io import read_audio, refuse_overwrite
+    from ..io import UNKNOWN_FRAMES, check_input_file, open_audio, refuse_overwrite
+    from ..progress import seconds_bar
 
     out = Path(args.output)
     refuse_overwrite(out, Path(args.input))
     if args.frame_rate <= 0 or args.frame_rate > 2000:
         raise UserError("--frame-rate must be within (0, 2000] frames/s")
-    audio, sr = read_audio(args.input)
-    feats = extract_features(audio, sr, pitch=args.pitch, frame_rate=args.frame_rate,
-                             loudness_rate=args.sample_rate, cache=not args.no_cache)
+    check_input_file(Path(args.input), "audio file")
+    with open_audio(args.input) as f:
+        seconds = f.frames / f.samplerate if 0 < f.frames < UNKNOWN_FRAMES else 0.0
+    with seconds_bar(f"{args.pitch} pitch", seconds, args.quiet) as advance:
+        feats = extract_features_file(args.input, pitch=args.pitch, frame_rate=args.frame_rate,
+                                      loudness_rate=args.sample_rate, cache=not args.no_cache,
+                                      on_block=lambda block, rate: advance(block.shape[0] / rate))
     write_features_csv(out, feats)
     threshold = get_tracker(args.pitch).voicing_threshold
     voiced = float((feats.confidence >= threshold).mean()) if feats.n_frames else 0.0

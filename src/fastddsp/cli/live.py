@@ -8,6 +8,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
+from .common import check_rate
 
 if TYPE_CHECKING:
     from ..models.model import Model
@@ -32,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
     s.add_argument("--input-file", help="read this audio file instead of a device")
     s.add_argument("--output-file", help="write here instead of a device (.wav, .flac, .ogg)")
+    s.add_argument("--sr", type=int,
+                   help="file mode: output sample rate (default: the input file's)")
     s.add_argument("--keep-latency", action="store_true",
                    help="file mode: keep the engine's latency in the output (as heard live)")
     s.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
@@ -65,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
 def _file(args: argparse.Namespace, model: Model) -> int:
     from ..realtime.live import stream_file
 
+    check_rate(args.sr)
     r = stream_file(model, args.input_file, args.output_file, args.block, args.octave,
-                    args.pitch_shift, args.loudness, keep_latency=args.keep_latency)
+                    args.pitch_shift, args.loudness, keep_latency=args.keep_latency,
+                    sr_out=args.sr)
     t = r.timing
     print(f"wrote {r.output} ({r.seconds:.2f} s); latency {r.latency_samples} samples "
           f"({1000 * r.latency_samples / model.sample_rate:.1f} ms)"

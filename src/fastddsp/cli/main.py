@@ -10,31 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 from importlib.metadata import version
 
 from ..errors import UserError
-from . import (
-    app,
-    bench,
-    demo,
-    export,
-    features,
-    info,
-    live,
-    models,
-    prepare,
-    quantize,
-    render,
-    report,
-    synth,
-    train,
-    transfer,
-)
-from . import eval as eval_
 from .common import Parser
 
-COMMANDS = (synth, features, prepare, train, eval_, transfer, render, export, quantize, bench,
-            live, models, info, report, app, demo)  # in the order `fastddsp --help` lists them
+# the command modules, in the order `fastddsp --help` lists them; imported when the parser is
+# built, inside `run`, so that even an interrupt while PyTorch loads is one line, exit 130
+COMMANDS = ("synth", "features", "prepare", "train", "eval", "transfer", "render", "export",
+            "quantize", "bench", "live", "models", "info", "report", "app", "demo", "cache")
 
 # the top-level module of each optional dependency -> the extra of pyproject.toml holding it
 EXTRAS = {"lightning": "train", "fastapi": "app", "starlette": "app", "uvicorn": "app",
@@ -47,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"fastddsp {version('fastddsp')}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS:
-        command.register(sub)
+        import_module(f".{command}", __package__).register(sub)
     return p
 
 
@@ -55,6 +40,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)  # `train`'s options import the [train] extra
+        if getattr(args, "no_cache", False):
+            from ..features.extract import cache_disabled
+
+            with cache_disabled():
+                return args.func(args)
         return args.func(args)
     except UserError as e:
         print(f"fastddsp: error: {e}", file=sys.stderr)

@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from ..features.pitch import TRACKERS
+from .common import add_cache_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,14 +17,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--pitch", default="crepe-full", choices=list(TRACKERS),
                    help="pitch tracker of the training features (default crepe-full: the most "
                         "accurate; a model learns whatever its tracker gives it; cached)")
-    s.add_argument("--sample-rate", type=int, default=16000)
-    s.add_argument("--frame-rate", type=float, default=250.0)
-    s.add_argument("--example-seconds", type=float, default=4.0)
-    s.add_argument("--hop-seconds", type=float, default=1.0)
+    s.add_argument("--sample-rate", type=int, default=16000,
+                   help="the model's sample rate: audio is resampled to it (default 16000)")
+    s.add_argument("--frame-rate", type=float, default=250.0,
+                   help="control frames per second (default 250)")
+    s.add_argument("--example-seconds", type=float, default=4.0,
+                   help="length of a training example (default 4)")
+    s.add_argument("--hop-seconds", type=float, default=1.0,
+                   help="start of one example to the next (default 1: examples overlap)")
     s.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of files held out for validation (default 0.1, at least one)")
     s.add_argument("--val", action="append", metavar="FILE",
                    help="hold out this file (path relative to AUDIO_DIR); repeatable")
+    s.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar (it shows only on a terminal anyway)")
+    add_cache_option(s)
     s.set_defaults(func=run)
 
 
@@ -37,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                             frame_rate=args.frame_rate, pitch=args.pitch,
                             example_seconds=args.example_seconds, hop_seconds=args.hop_seconds,
                             val_fraction=args.val_fraction, val_names=args.val or (),
-                            progress=progress_bar("prepare"))
+                            progress=progress_bar("prepare", args.quiet))
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     print(f"{s.data_dir}: {s.processed} processed, {s.reused} unchanged, "

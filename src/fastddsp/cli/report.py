@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..features.pitch import TRACKERS
+from .common import add_cache_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="time the models the labels name when --bench has no figure for them")
     s.add_argument("--pitch", default="crepe-tiny", choices=list(TRACKERS),
                    help="pitch tracker for the f0 plots (default crepe-tiny)")
+    add_cache_option(s)
     s.set_defaults(func=run)
 
 

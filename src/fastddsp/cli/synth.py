@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     feats = read_features_csv(args.features, frame_rate=model.frame_rate)
     chunks = feature_chunks(model, feats, seed=args.seed, where=str(args.features))
     w = write_output(out, chunks, model.sample_rate)
-    print(f"wrote {out} ({w.samples / model.sample_rate:.2f} s at {model.sample_rate} Hz)")
+    print(f"wrote {out}: {w.samples / model.sample_rate:.2f} s at {model.sample_rate} Hz "
+          f"played by {args.model}")
     if w.limiter_note():
         print(f"  {w.limiter_note()}")
     return 0

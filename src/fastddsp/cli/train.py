@@ -4,6 +4,7 @@ fields of ``TrainConfig`` (defaults, help, choices), and the parsed options beco
 from __future__ import annotations
 
 import argparse
+import sys
 import typing
 from dataclasses import Field, fields
 from pathlib import Path
@@ -30,7 +31,13 @@ def add_options(parser: Parser) -> None:
     parser.add_argument("data_dir")
     parser.add_argument("-o", "--output", required=True, help="model file to write (.fddsp)")
     for f, hint in _fields(TrainConfig):
-        parser.add_argument(_flag(f), default=f.default, **_value(hint), **f.metadata["option"])
+        settings = dict(f.metadata["option"])
+        shown = f.default not in (None, False) and "default" not in (settings["help"] or "")
+        if shown:  # every option's help shows its default
+            value = ",".join(f"{v:g}" for v in f.default) if isinstance(f.default, tuple) \
+                else f.default
+            settings["help"] = f"{settings['help']} (default {value})"
+        parser.add_argument(_flag(f), default=f.default, **_value(hint), **settings)
     parser.add_argument("--run-dir", help="checkpoints and logs (default: OUTPUT with .run)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last checkpoint")
@@ -94,13 +101,20 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     output = output if output.suffix else output.with_suffix(".fddsp")  # as train() writes it
     refuse_overwrite(output, *(model_file(m) for m in (args.init, args.teacher) if m))
-    r = train(args.data_dir, args.output, config(args), run_dir=args.run_dir,
+    cfg = config(args)
+    if cfg.steps < cfg.val_every:
+        print(f"note: --steps {cfg.steps} is fewer than --val-every {cfg.val_every}: no "
+              f"validation will run", file=sys.stderr)
+    r = train(args.data_dir, args.output, cfg, run_dir=args.run_dir,
               resume=args.resume, progress=not args.quiet)
-    val = f", validation loss {r.final_val_loss:.3f}" if r.final_val_loss is not None else ""
-    if r.kept_step is not None:
-        val += f" (the weights of step {r.kept_step}, the best validated)"
+    losses = [f"training loss {r.final_train_loss:.3f}"] if r.final_train_loss is not None else []
+    if r.final_val_loss is not None:
+        losses.append(f"validation loss {r.final_val_loss:.3f}" + (
+            f" (the weights of step {r.kept_step}, the best validated)"
+            if r.kept_step is not None else ""))
     speed = (f" in {r.seconds:.0f} s ({r.seconds_per_step:.3f} s/step)"
              if r.last_step > r.first_step else " (nothing left to train)")
-    print(f"wrote {r.model_path}: steps {r.first_step}->{r.last_step}{speed}{val}; logs and "
-          f"checkpoints in {r.run_dir}")
+    print(f"wrote {r.model_path}: steps {r.first_step}->{r.last_step}{speed}"
+          f"{'; ' + ', '.join(losses) if losses else ''}; validation audio in "
+          f"{r.run_dir / 'audio'}, logs and checkpoints in {r.run_dir}")
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..features.pitch import TRACKERS
-from .common import check_rate
+from .common import add_cache_option, check_rate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "crepe-full, the default of features and prepare, is the most accurate "
                         "and about 50x slower)")
     s.add_argument("--sr", type=int, help="output sample rate (default: the input's)")
+    s.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars (they show only on a terminal anyway)")
+    add_cache_option(s)
     s.set_defaults(func=run)
 
 
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import check_outputs
     from ..models import load
     from ..pipelines.transfer import transfer_file
+    from ..progress import seconds_bar
 
     inputs = [Path(p) for p in args.inputs]
     model = load(args.model)
@@ -65,11 +69,15 @@ def run(args: argparse.Namespace) -> int:
     for src, dst in pairs:
         r = transfer_file(str(src), str(dst), model, octave=octave,
                           pitch_shift=args.pitch_shift, loudness=loudness, pitch=args.pitch,
-                          sr_out=args.sr)
+                          sr_out=args.sr,
+                          progress=lambda desc, s: seconds_bar(desc, s, args.quiet))
         a = r.adjustment
-        print(f"wrote {r.output}: {r.seconds:.2f} s at {r.sample_rate} Hz "
-              f"(octave {a.octaves:+d}, pitch shift {a.semitones:+g} st, "
-              f"loudness {a.loudness_mode}, {a.voiced_share:.0%} voiced)")
+        print(f"wrote {r.output}: {r.seconds:.2f} s at {r.sample_rate} Hz played by "
+              f"{args.model} (octave shift {a.octaves:+d}"
+              f"{' chosen by --octave auto' if octave == 'auto' else ''}, pitch shift "
+              f"{a.semitones:+g} st, loudness {a.loudness_mode}, {a.voiced_share:.0%} voiced)")
+        if r.matched_db is not None:
+            print(f"  at the input's loudness ({r.matched_db:+.1f} dB)")
         if r.limiter_note:
             print(f"  {r.limiter_note}")
     return 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,59 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fastddsp" / "features"
+
+
+MAX_CACHE_MB = 1024.0  # the cache's upper bound (FASTDDSP_CACHE_MAX_MB changes it)
+_enabled = True
+
+
+@contextlib.contextmanager
+def cache_disabled() -> Iterator[None]:
+    """The feature cache neither read nor written within (``--no-cache``)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def cache_limit_bytes() -> int:
+    try:
+        mb = float(os.environ.get("FASTDDSP_CACHE_MAX_MB", MAX_CACHE_MB))
+    except ValueError:
+        raise UserError("FASTDDSP_CACHE_MAX_MB must be a number of megabytes") from None
+    return int(max(mb, 0.0) * 1e6)
+
+
+def cache_entries(folder: Path | None = None) -> list[Path]:
+    """The cache's entries, least recently used first."""
+    folder = default_cache_dir() if folder is None else folder
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)
+
+
+def clear_cache(folder: Path | None = None) -> tuple[int, int]:
+    """Delete every entry; returns (entries, bytes) removed."""
+    count = size = 0
+    for entry in cache_entries(folder):
+        size += entry.stat().st_size
+        entry.unlink(missing_ok=True)
+        count += 1
+    return count, size
+
+
+def _trim_cache(folder: Path) -> None:
+    """Drop least recently used entries until the cache is within its bound."""
+    entries = cache_entries(folder)
+    sizes = [e.stat().st_size for e in entries]
+    total, limit = sum(sizes), cache_limit_bytes()
+    for entry, size in zip(entries, sizes, strict=True):
+        if total <= limit:
+            break
+        entry.unlink(missing_ok=True)
+        total -= size
 
 
 def _resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -56,7 +111,7 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
     tracker = get_tracker(pitch)
     settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate}
     cache_file = None
-    if cache:
+    if cache and _enabled:
         folder = default_cache_dir() if cache is True else Path(cache)
         cache_file = folder / f"{_cache_key(audio, sample_rate, settings)}.npz"
         cached = _read_cache(cache_file)
@@ -83,8 +138,11 @@ def _read_cache(cache_file: Path) -> Features | None:
         return None
     try:
         with np.load(cache_file) as z:
-            return Features(z["f0_hz"], z["loudness_db"], z["confidence"],
-                            float(z["frame_rate"]))
+            feats = Features(z["f0_hz"], z["loudness_db"], z["confidence"],
+                             float(z["frame_rate"]))
+        with contextlib.suppress(OSError):
+            os.utime(cache_file)  # recently used: the last to be trimmed
+        return feats
     except (OSError, ValueError, KeyError):
         cache_file.unlink(missing_ok=True)  # damaged entry: recompute
         return None
@@ -95,6 +153,7 @@ def _write_cache(cache_file: Path, feats: Features) -> None:
         with atomic_path(cache_file, suffix=".npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, f0_hz=feats.f0_hz, loudness_db=feats.loudness_db,
                      confidence=feats.confidence, frame_rate=feats.frame_rate)
+        _trim_cache(cache_file.parent)
     except OSError:
         pass  # a read-only cache is not an error
 
@@ -133,17 +192,20 @@ class _FrameFeeder:
 
 def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rate: float = 250.0,
                           loudness_rate: int = 16000, block_seconds: float = 30.0,
-                          cache: bool = True) -> Features:
+                          cache: bool = True,
+                          on_block: Callable[[np.ndarray, int], None] | None = None
+                          ) -> Features:
     """Features of an audio file of any length in bounded memory: the file is read, mixed to
     mono and resampled block by block; only the frame-rate features are kept. Equal to
     ``extract_features`` on the whole file, except that CREPE's Viterbi path is decoded per
-    block."""
+    block. ``on_block`` sees each decoded block ``[frames, channels]`` and the file's rate
+    (for a progress bar, or a loudness meter); a cached result decodes nothing."""
 
     path = Path(path)
     check_input_file(path, "audio file")
     tracker = get_tracker(pitch)
     cache_file = None
-    if cache:
+    if cache and _enabled:
         settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate,
                     "block_seconds": block_seconds, "v": CACHE_VERSION}
         digest = file_sha256(path, extra=json.dumps(settings, sort_keys=True).encode())
@@ -171,6 +233,8 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
             last = read >= total
             ld_feed.push(rs_ld.resample_chunk(mono, last=last), last)
             p_feed.push(rs_p.resample_chunk(mono, last=last), last)
+            if on_block is not None:
+                on_block(block, sr)
             if last:
                 break
         if read < total:  # the header promised more samples than the file holds

@@ -1,25 +1,31 @@
-"""How every offline command writes its audio: a short fade-in (no click where the instrument
+"""How every offline command writes its audio: optionally brought to a target loudness (a
+first pass to a temporary file measures it), a short fade-in (no click where the instrument
 starts), the peak limiter (no clipped sample, whatever the controls ask for), then the
 streamed atomic write of ``io.write_audio_chunks``."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from ..dsp.limiter import CEILING, LimiterReport, limit_chunks
+from ..features.lufs import LoudnessMeter
 from ..io import write_audio_chunks
 
 FADE_IN_S = 0.005  # raised-cosine fade over the first 5 ms
+MAX_GAIN_DB = 40.0  # the most a loudness match changes the level, either way
 
 
 @dataclass
 class Written:
     samples: int          # at the output rate
     limited_db: float     # the limiter's largest gain reduction (0: nothing limited)
+    gain_db: float = 0.0  # the gain that brought it to the target loudness
 
     def limiter_note(self) -> str:
         """One line for the user when the limiter acted, else empty."""
@@ -46,9 +52,29 @@ def fade_in(chunks: Iterator[np.ndarray], sample_rate: float, seconds: float = F
 
 
 def write_output(path: str | Path, chunks: Iterator[np.ndarray], sample_rate: int,
-                 out_rate: int | None = None) -> Written:
-    """Write a rendering (mono chunks at ``sample_rate``) to ``path`` at ``out_rate``."""
+                 out_rate: int | None = None, target_lufs: float | None = None) -> Written:
+    """Write a rendering (mono chunks at ``sample_rate``) to ``path`` at ``out_rate``; with
+    ``target_lufs`` (finite), at that integrated loudness (before the limiter)."""
+    if target_lufs is None or not np.isfinite(target_lufs):
+        return _write(path, chunks, sample_rate, out_rate, 0.0)
+    with tempfile.TemporaryDirectory(prefix="fastddsp-") as tmp:
+        raw = Path(tmp) / "raw.wav"
+        meter = LoudnessMeter(sample_rate)
+        with sf.SoundFile(str(raw), "w", sample_rate, 1, "FLOAT") as f:
+            for chunk in chunks:
+                meter.add(chunk)
+                f.write(np.asarray(chunk, np.float32))
+        level = meter.lufs()
+        gain_db = float(np.clip(target_lufs - level, -MAX_GAIN_DB, MAX_GAIN_DB)) \
+            if np.isfinite(level) else 0.0
+        with sf.SoundFile(str(raw)) as f:
+            blocks = (b * 10 ** (gain_db / 20) for b in f.blocks(1 << 16, dtype="float32"))
+            return _write(path, blocks, sample_rate, out_rate, gain_db)
+
+
+def _write(path: str | Path, chunks: Iterator[np.ndarray], sample_rate: int,
+           out_rate: int | None, gain_db: float) -> Written:
     report = LimiterReport()
     limited = limit_chunks(fade_in(chunks, sample_rate), sample_rate, report=report)
     n = write_audio_chunks(path, limited, sample_rate, out_rate)
-    return Written(n, report.max_reduction_db)
+    return Written(n, report.max_reduction_db, gain_db)

@@ -33,10 +33,19 @@ DEMO_MELODY: tuple[Note, ...] = tuple(
 )
 
 
+RELEASE_S = 0.12   # a note's release after its end
+TAIL_S = 0.3       # silence after the last release (the room's reverb)
+
+
+def score_seconds(notes: tuple[Note, ...] | list[Note]) -> float:
+    """How long ``notes_to_features`` renders ``notes`` (with the default release and tail)."""
+    return max(n.start_s + n.duration_s for n in notes) + RELEASE_S + TAIL_S
+
+
 def notes_to_features(notes: tuple[Note, ...] | list[Note], frame_rate: float,
                       vibrato_hz: float = 5.5, vibrato_cents: float = 25.0,
-                      attack_s: float = 0.05, release_s: float = 0.12,
-                      glide_s: float = 0.04, tail_s: float = 0.3) -> Features:
+                      attack_s: float = 0.05, release_s: float = RELEASE_S,
+                      glide_s: float = 0.04, tail_s: float = TAIL_S) -> Features:
     """Render notes to frame-rate features. Silence is -80 dB loudness with f0 held at the
     nearest note, so the oscillator never jumps."""
     if not notes:

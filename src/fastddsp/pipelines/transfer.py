@@ -17,11 +17,21 @@ from ..features import extract_features
 from ..features.adjust import Adjustment, adjust_features
 from ..features.extract import extract_features_file
 from ..features.frames import Features
+from ..features.lufs import LoudnessMeter
 from ..features.pitch import get_tracker
-from ..io import open_audio, output_format, refuse_overwrite, resample
+from ..io import (
+    UNKNOWN_FRAMES,
+    check_input_file,
+    open_audio,
+    output_format,
+    read_blocks,
+    refuse_overwrite,
+    resample,
+)
 from ..models.chunked import render_chunks
 from ..models.model import Model
 from ..models.registry import load
+from ..progress import ProgressFactory, counted, no_progress
 from .output import write_output
 
 DEFAULT_MODEL = "violin-tiny"
@@ -71,28 +81,56 @@ class FileResult:
     sample_rate: int
     adjustment: Adjustment
     limiter_note: str = ""   # one line when the peak limiter acted
+    matched_db: float | None = None  # the gain that matched the input's loudness, if it did
 
 
 def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAULT_MODEL,
                   octave: str | int = "auto", pitch_shift: float = 0.0,
                   loudness: str | float = "auto", pitch: str = "crepe-tiny",
-                  sr_out: int | None = None, seed: int = 0, block_seconds: float = 30.0
-                  ) -> FileResult:
+                  sr_out: int | None = None, seed: int = 0, block_seconds: float = 30.0,
+                  progress: ProgressFactory = no_progress) -> FileResult:
     """Transfer a file of any length in bounded memory: features block by block, synthesis
     chunk by chunk, resampled and written as it goes to a temporary file that replaces
-    ``output_path`` only when complete."""
+    ``output_path`` only when complete. ``progress`` makes the bars of the two passes
+    (``progress.seconds_bar``; none by default)."""
 
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(dst, src)
     output_format(dst)
     m = _model(model)
-    feats = extract_features_file(src, pitch=pitch, frame_rate=m.frame_rate,
-                                  loudness_rate=m.sample_rate, block_seconds=block_seconds)
-    if sr_out is None:
-        with open_audio(src) as f:
-            sr_out = f.samplerate
+    check_input_file(src, "audio file")
+    with open_audio(src) as f:
+        duration = f.frames / f.samplerate if 0 < f.frames < UNKNOWN_FRAMES else 0.0
+        input_rate, channels = f.samplerate, f.channels
+        sr_out = sr_out or input_rate
+    meter = LoudnessMeter(input_rate, channels)
+    with progress(f"{pitch} pitch", duration) as advance:
+        def on_block(block: np.ndarray, rate: int) -> None:
+            meter.add(block)
+            advance(block.shape[0] / rate)
+
+        feats = extract_features_file(src, pitch=pitch, frame_rate=m.frame_rate,
+                                      loudness_rate=m.sample_rate, block_seconds=block_seconds,
+                                      on_block=on_block)
+        if not meter.steps:  # cached features: nothing was decoded
+            advance(duration)
     chunk_frames = max(1, int(min(block_seconds, 10.0) * m.frame_rate))
     chunks, adj, _ = transfer_features(feats, m, octave, pitch_shift, loudness, pitch, seed,
                                        chunk_frames)
-    written = write_output(dst, chunks, m.sample_rate, sr_out)
-    return FileResult(str(dst), written.samples / sr_out, sr_out, adj, written.limiter_note())
+    target = None
+    if adj.loudness_mode == "auto":  # the user asked for nothing else: the input's loudness
+        target = meter.lufs() if meter.steps else _file_lufs(src)
+    with progress("synthesis", feats.n_frames / m.frame_rate) as advance:
+        written = write_output(dst, counted(chunks, m.sample_rate, advance), m.sample_rate,
+                               sr_out, target_lufs=target)
+    return FileResult(str(dst), written.samples / sr_out, sr_out, adj, written.limiter_note(),
+                      written.gain_db if target is not None else None)
+
+
+def _file_lufs(path: Path) -> float:
+    """The integrated loudness of an audio file, read block by block."""
+    with open_audio(path) as f:
+        meter = LoudnessMeter(f.samplerate, f.channels)
+        for block in read_blocks(f, 1 << 16):
+            meter.add(block)
+    return meter.lufs()

@@ -57,13 +57,14 @@ class FileRun:
 
 def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
                 block_size: int = 256, octave: int = 0, pitch_shift: float = 0.0,
-                loudness_db: float = 0.0, seed: int = 0, keep_latency: bool = False
-                ) -> FileRun:
+                loudness_db: float = 0.0, seed: int = 0, keep_latency: bool = False,
+                sr_out: int | None = None) -> FileRun:
     """Run an audio file through the streaming engine, ``block_size`` samples at a time (the
     input is mixed to mono and resampled to the model's rate as it is read). By default the
     engine's latency is compensated, so the output lines up with the input and has its
-    length; ``keep_latency`` writes what a listener would hear live. Memory stays bounded
-    for any length; the output appears only when complete."""
+    length; ``keep_latency`` writes what a listener would hear live. The output is at
+    ``sr_out`` (default: the input's rate), resampled from the model's as it is written. Memory
+    stays bounded for any length; the output appears only when complete."""
 
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(dst, src)
@@ -74,20 +75,30 @@ def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
     times = BlockTimes(block_size / rate)
     written = 0
     with open_audio(src) as f, atomic_path(dst) as tmp, \
-            sf.SoundFile(str(tmp), "w", rate, 1, subtype, format=container) as out:
+            sf.SoundFile(str(tmp), "w", sr_out or f.samplerate, 1, subtype,
+                         format=container) as out:
         if f.frames == 0:
             raise UserError(f"{src} is empty")
         resampler = soxr.ResampleStream(f.samplerate, rate, 1, dtype="float32", quality="HQ")
         pending = np.zeros(0, np.float32)
 
         def emit(block: np.ndarray) -> None:
-            nonlocal skip, written
+            nonlocal skip
             t0 = time.perf_counter()
             y = stream.process(block)
             times.add(time.perf_counter() - t0)
             if skip:
                 cut = min(skip, y.size)
                 y, skip = y[cut:], skip - cut
+            write(y)
+
+        back = (soxr.ResampleStream(rate, out.samplerate, 1, dtype="float32", quality="HQ")
+                if out.samplerate != rate else None)
+
+        def write(y: np.ndarray, last: bool = False) -> None:
+            nonlocal written
+            if back is not None:
+                y = back.resample_chunk(y, last=last)
             out.write(np.clip(y, -1.0, 1.0))
             written += y.size
 
@@ -111,7 +122,9 @@ def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
             n = min(block_size, left)
             emit(np.zeros(n, np.float32))
             left -= n
-    return FileRun(str(dst), written / rate, stream.latency, times.summary())
+        write(np.zeros(0, np.float32), last=True)
+        out_rate = out.samplerate
+    return FileRun(str(dst), written / out_rate, stream.latency, times.summary())
 
 
 class RateBridge:

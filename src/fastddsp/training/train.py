@@ -39,6 +39,7 @@ from lightning.pytorch.callbacks import (
     Callback,
     EarlyStopping,
     ModelCheckpoint,
+    TQDMProgressBar,
     WeightAveraging,
 )
 
@@ -81,11 +82,11 @@ class TrainConfig:
         "larger one (distillation)", metavar="MODEL")
     teacher_variants: int = _option(1, "teacher clips per training clip (default 1)",
                                     metavar="N")
-    steps: int = _option(3000)
-    batch_size: int = _option(8)
+    steps: int = _option(3000, "training steps")
+    batch_size: int = _option(8, "examples per step")
     crop_seconds: float = _option(
         1.0, "random crop of each 4 s example per step (0: whole examples)")
-    lr: float = _option(3e-4)
+    lr: float = _option(3e-4, "Adam learning rate")
     decay_rate: float = 0.98  # not an option
     decay_steps: int = _option(
         10000, "learning rate x0.98 every this many steps (default 10000, as DDSP)")
@@ -127,8 +128,9 @@ class TrainConfig:
         None, "stop after this much training time (counted across resumes) and write the "
         "model as it is")
     val_every: int = _option(250, "steps between validations")
-    checkpoint_every: int = _option(100)
-    seed: int = _option(0)
+    checkpoint_every: int = _option(100,
+                                    "steps between checkpoints (what --resume continues)")
+    seed: int = _option(0, "seed of the initial weights and of the example order")
     accelerator: str = _option("cpu", "Lightning accelerator: cpu, gpu, auto")
     devices: int | str = _option(1, "Lightning devices: a count, a list, or auto")
     precision: str = _option("32-true", "Lightning precision, e.g. bf16-mixed")
@@ -210,6 +212,31 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def remove_checkpoint(self, path: str | Path) -> None:
         if Path(path).is_file() or Path(path).is_symlink():
             Path(path).unlink(missing_ok=True)
+
+
+class StepProgressBar(TQDMProgressBar):
+    """One bar over the run's steps, first to last. (Lightning's restarts at every epoch and
+    counts its batches: with a few minutes of audio an epoch is a handful of steps.)"""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
+        bar = self.train_progress_bar
+        if bar.total != trainer.max_steps:
+            bar.reset(total=trainer.max_steps)
+            bar.initial = 0
+        bar.n = trainer.global_step
+        bar.set_description("training steps")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        bar, step = self.train_progress_bar, trainer.global_step
+        if bar is not None and self._should_update(step, trainer.max_steps):
+            bar.n = step
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+            bar.refresh()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.train_progress_bar.disable:
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -371,6 +398,7 @@ class TrainResult:
     seconds_per_step: float
     final_val_loss: float | None  # of the weights in the model file (with keep="best": the best)
     kept_step: int | None = None  # with keep="best": the step whose weights were kept
+    final_train_loss: float | None = None  # of the last training step
 
 
 def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
@@ -432,9 +460,11 @@ def train(data_dir: str | Path, output: str | Path, cfg: TrainConfig,
     model.save(output)
     first = recorder.first_step if recorder.first_step is not None else trainer.global_step
     done = trainer.global_step - first
+    train_loss = trainer.callback_metrics.get("train_loss")
     return TrainResult(output, run_dir, first, trainer.global_step, seconds,
                        seconds / done if done else math.nan,
-                       float(val) if val is not None else None, kept_step)
+                       float(val) if val is not None else None, kept_step,
+                       float(train_loss) if train_loss is not None else None)
 
 
 def _run_paths(output: str | Path, run_dir: str | Path | None, resume: bool
@@ -527,7 +557,8 @@ def _trainer(cfg: TrainConfig, run_dir: Path, last: Path, resumed: dict[str, Any
         max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
         accelerator=cfg.accelerator, devices=cfg.devices,
         precision=cfg.precision, gradient_clip_val=cfg.grad_clip,
-        callbacks=[checkpoint, *([best] if best else []), *stopping, recorder, *averaging],
+        callbacks=[checkpoint, *([best] if best else []), *stopping, recorder, *averaging,
+                   *([StepProgressBar()] if progress else [])],
         plugins=[AtomicCheckpointIO({str(last): resumed} if resumed else None)],
         # a new logs/version_N per (re)start, so a resumed run keeps its history
         logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),

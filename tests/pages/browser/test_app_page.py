@@ -110,6 +110,24 @@ def test_app_shows_a_bad_upload_as_a_message(page, app_url, tmp_path):
     assert page.console.errors(allowed=("status of 400",)) == []
 
 
+def test_a_new_error_clears_the_previous_result(page, app_url, tmp_path):
+    good, bad = tmp_path / "tone.wav", tmp_path / "x.wav"
+    sf.write(good, tone(440.0, 1.0), 16000)
+    bad.write_text("this is text, not audio")
+    open_app(page, app_url)
+    page.set_input_files("#file", str(good))
+    choose(page)
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=60000)
+    page.set_input_files("#file", str(bad))
+    page.click("#submit")
+    page.wait_for_selector("#error:not([hidden])", timeout=30000)
+    assert page.is_hidden("#result")  # the old result is not left under the new error
+    assert page.get_attribute("#result-audio", "src") is None
+    assert page.inner_text("#result-info") == ""
+    assert page.console.errors(allowed=("status of 400",)) == []
+
+
 def test_app_records_from_the_microphone_as_wav(page, app_url):
     open_app(page, app_url)
     page.click("#record")

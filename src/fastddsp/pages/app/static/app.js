@@ -10,8 +10,19 @@ let recorder = null;      // {stream, context, node, chunks, rate, timer}
 let resultUrl = null;
 
 function showError(message) {
+  clearResult();  // an error never sits under the previous recording's result
   $("error").textContent = message;
   $("error").hidden = false;
+}
+
+function clearResult() {
+  $("result").hidden = true;
+  const audio = $("result-audio");
+  audio.pause();
+  audio.removeAttribute("src");
+  $("download").removeAttribute("href");
+  $("result-info").textContent = "";
+  resultUrl = null;
 }
 
 function clearError() {
