@@ -116,7 +116,7 @@ def test_version(capsys):
 def test_help_names_the_default_model(command, capsys):
     with pytest.raises(SystemExit):
         run([command, "-h"])
-    assert "(default violin-tiny)" in " ".join(capsys.readouterr().out.split())
+    assert "(defaultviolin-tiny)" in "".join(capsys.readouterr().out.split())
 
 
 def test_transfer_says_which_model_played_and_the_octave_it_chose(tmp_path, capsys):
@@ -129,7 +129,7 @@ def test_transfer_says_which_model_played_and_the_octave_it_chose(tmp_path, caps
     assert "played by violin-tiny (octave shift +0 chosen by --octave auto" in out, out
 
 
-def test_transfer_and_render_show_progress_on_a_terminal_unless_quiet(tmp_path, capsys,
+def test_transfer_render_features_show_progress_on_a_terminal_unless_quiet(tmp_path, capsys,
                                                                       monkeypatch):
     import sys
 
@@ -140,9 +140,12 @@ def test_transfer_and_render_show_progress_on_a_terminal_unless_quiet(tmp_path, 
     score = tmp_path / "s.txt"
     score.write_text("A4 0 1\nC5 1 1.5\n")
     runs = [["transfer", str(src), "-o", str(tmp_path / "t.wav"), "--pitch", "fast"],
-            ["render", str(score), "-o", str(tmp_path / "r.wav")]]
+            ["render", str(score), "-o", str(tmp_path / "r.wav")],
+            ["features", str(src), "--pitch", "fast", "--no-cache", "-o",
+             str(tmp_path / "f.csv")]]
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    for argv, bars in zip(runs, (["fast pitch", "synthesis"], ["render"]), strict=True):
+    for argv, bars in zip(runs, (["fast pitch", "synthesis"], ["render"], ["fast pitch"]),
+                          strict=True):
         assert run(argv) == 0
         err = capsys.readouterr().err
         for bar in bars:  # each pass's bar reaches its whole length, and no further
@@ -170,3 +173,15 @@ def test_an_interrupt_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
     assert proc.returncode == 130, err
     assert err.strip() == "fastddsp: interrupted", err
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_the_trackers_defaults_differ_for_a_stated_reason(capsys):
+    helps = {}
+    for command in ("features", "prepare", "transfer"):
+        with pytest.raises(SystemExit):
+            run([command, "-h"])
+        helps[command] = "".join(capsys.readouterr().out.split())  # argparse wraps at "-"
+    assert "(defaultcrepe-full:themostaccurate" in helps["features"]
+    assert "(defaultcrepe-full:themostaccurate" in helps["prepare"]
+    assert "(defaultcrepe-tiny:4.5xrealtimeon1thread;crepe-full,thedefaultoffeaturesand" \
+           "prepare,isthemostaccurate" in helps["transfer"]

@@ -1,3 +1,6 @@
+import re
+import struct
+
 import mido
 import numpy as np
 import pytest
@@ -72,15 +75,29 @@ def test_demo_voice_is_a_low_sung_phrase():
 
 def test_demo_page_has_every_model_and_clip(tmp_path, monkeypatch):
     model = pure_model()
-    monkeypatch.setattr("fastddsp.pages.demo.bundled_models",
-                        lambda: {"pure-a": None, "pure-b": None})
+    names = ["violin-tiny-q", "trumpet-full", "violin-cnn", "violin-full", "violin-tiny",
+             "violin-cnn-q"]
+    monkeypatch.setattr("fastddsp.pages.demo.bundled_models", lambda: dict.fromkeys(names))
     monkeypatch.setattr("fastddsp.pages.demo.load", lambda name: model)
     r = run_demo(tmp_path / "d")
     page = (tmp_path / "d" / "index.html").read_text()
-    assert r.rows == ["pure-a", "pure-b"] and r.trained
-    for name in ("melody.pure-a.wav", "voice.pure-b.wav", "voice.input.wav"):
+    # per instrument, in the thesis' order: full, cnn, tiny, cnn-q, tiny-q
+    assert r.rows == ["trumpet-full", "violin-full", "violin-cnn", "violin-tiny", "violin-cnn-q",
+                      "violin-tiny-q"] and r.trained
+    for name in ("melody.violin-cnn.wav", "voice.trumpet-full.wav", "voice.input.wav"):
         assert name in page and (tmp_path / "d" / name).is_file()
-    assert page.count("<svg") == 4 and "untrained" not in page
+    # a spectrogram per cell, each a real PNG of the size the page shows
+    pngs = re.findall(r"<img src='([^']+\.png)'", page)
+    assert len(pngs) == 2 * len(names) + 1
+    for name in pngs:
+        data = (tmp_path / "d" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert struct.unpack(">II", data[16:24]) == (320, 96)
+    # each row: its decoder's size and measured speed; its own adjusted curves; the key
+    assert page.count(f"{model.decoder_parameters:,} params") == len(names)
+    assert len(re.findall(r"speed [\d,]+x real time", page)) == len(names)
+    assert page.count("<title>adjusted f0</title>") == len(names)
+    assert "tiny: causal 8-channel CNN" in page and "untrained" not in page
 
 
 def test_scores_play_at_the_models_training_loudness():

@@ -6,12 +6,18 @@ models, columns are clips, an audio player in each cell, f0/loudness plots per c
 from __future__ import annotations
 
 import html
+import platform
+import struct
+import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.signal
+import torch
 
-from ..atomic import write_text_atomic
+from ..atomic import atomic_path, write_text_atomic
 from ..features import extract_features
 from ..features.frames import Features
 from ..io import write_audio
@@ -23,6 +29,8 @@ from ..pipelines.score import DEMO_MELODY, demo_voice, notes_to_features
 from ..pipelines.transfer import transfer_features
 
 SR = 16000
+
+
 def svg_plot(series: list[tuple[np.ndarray, str, str]], y_label: str,
              width: int = 320, height: int = 90, log: bool = False) -> str:
     """A small inline SVG line plot of frame-rate series (values, colour, label)."""
@@ -59,6 +67,49 @@ class DemoResult:
     trained: bool = True
 
 
+THESIS_ORDER = ("full", "cnn", "tiny", "cnn-q", "tiny-q")
+KEY = ("full: GRU decoder (DDSP-full) · cnn: dilated CNN (DDSP-CNN) · tiny: causal 8-channel "
+       "CNN (DDSP-CNN-Tiny) · -q: the same decoder with int8 static quantization · params: the "
+       "decoder's parameters · speed: how fast this page's melody renders end to end (median of "
+       "three), in seconds of audio per second, on this machine")
+
+
+def row_order(name: str) -> tuple[str, int, str]:
+    """Per instrument, the thesis' order of decoders; anything else after, by name."""
+    instrument, _, kind = name.partition("-")
+    rank = THESIS_ORDER.index(kind) if kind in THESIS_ORDER else len(THESIS_ORDER)
+    return (instrument, rank, name)
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """An 8-bit RGB image ``[height, width, 3]`` as a PNG file (no imaging library needed)."""
+    height, width, _ = rgb.shape
+    raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(rgb, np.uint8))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+            + chunk(b"IEND", b""))
+
+
+def spectrogram_image(audio: np.ndarray, sample_rate: int, width: int = 320,
+                      height: int = 96) -> bytes:
+    """A small log-magnitude spectrogram (0 Hz at the bottom, Nyquist at the top; 70 dB of
+    range) as a PNG."""
+    _, _, spec = scipy.signal.stft(np.asarray(audio, np.float64), sample_rate, nperseg=512,
+                                   noverlap=384)
+    db = 20 * np.log10(np.abs(spec) + 1e-9)
+    db = np.clip((db - (db.max() - 70.0)) / 70.0, 0.0, 1.0)[::-1]          # top: Nyquist
+    rows = np.linspace(0, db.shape[0] - 1, height).astype(int)
+    cols = np.linspace(0, db.shape[1] - 1, width).astype(int)
+    v = db[np.ix_(rows, cols)]
+    rgb = np.stack([v ** 0.5, v ** 1.5, 0.35 + 0.65 * v ** 3], -1) * 255    # dark blue -> white
+    return png_bytes(rgb.astype(np.uint8))
+
+
 def _features_plots(feats: Features, adjusted: Features | None = None) -> str:
     f0 = [(feats.f0_hz, "#1f77b4", "input f0")]
     ld = [(feats.loudness_db, "#1f77b4", "input loudness")]
@@ -68,59 +119,102 @@ def _features_plots(feats: Features, adjusted: Features | None = None) -> str:
     return svg_plot(f0, "f0", log=True) + "<br>" + svg_plot(ld, "loudness dB")
 
 
-def run_demo(out_dir: str | Path) -> DemoResult:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    bundled = bundled_models()
-    if bundled:
-        models = [(name, load(name)) for name in bundled]
-    else:
-        models = [(f"{name}-untrained", Model.from_preset(name)) for name in PRESETS]
-    voice = demo_voice()
-    voice_wav = write_audio(out / "voice.input.wav", voice, SR)
-    files = [voice_wav]
-    melody = notes_to_features(DEMO_MELODY, 250.0)
-    voice_feats = extract_features(voice, SR, pitch="crepe-tiny", frame_rate=250.0)
-    cells: list[tuple[str, str, str]] = []
-    adjusted_example: Features | None = None
-    for name, model in models:
-        mel = render_notes(list(DEMO_MELODY), model)
-        feats = voice_feats if model.sample_rate == SR else extract_features(
-            voice, SR, pitch="crepe-tiny", frame_rate=model.frame_rate,
-            loudness_rate=model.sample_rate)
-        octave = "auto" if model.stats.get("pitch_midi") else 0
-        loud = "auto" if model.stats.get("loudness_db") else "none"
-        chunks, _, adj = transfer_features(feats, model, octave=octave, loudness=loud,
-                                           pitch="crepe-tiny")
-        adjusted_example = adjusted_example if adjusted_example is not None else adj
-        tr = np.concatenate(list(chunks))
-        a = write_audio(out / f"melody.{name}.wav", mel, model.sample_rate)
-        b = write_audio(out / f"voice.{name}.wav", tr, model.sample_rate)
-        files += [a, b]
-        cells.append((name, a.name, b.name))
+@dataclass
+class _Row:
+    name: str
+    melody: str           # file names in the page's folder
+    voice: str
+    parameters: int
+    int8: bool
+    speed: float          # melody seconds per wall second
+    adjusted: Features
 
-    def player(src: str) -> str:
-        return f"<audio controls preload='none' src='{html.escape(src)}'></audio>"
 
+def _render_row(name: str, model: Model, out: Path, voice: np.ndarray,
+                voice_feats: Features) -> tuple[_Row, list[Path]]:
+    mel = render_notes(list(DEMO_MELODY), model)  # also the warm-up (a runtime's first call)
+    times = []
+    for _ in range(3):  # the median of three: this machine may be busy
+        start = time.perf_counter()
+        render_notes(list(DEMO_MELODY), model)
+        times.append(time.perf_counter() - start)
+    speed = mel.size / model.sample_rate / max(float(np.median(times)), 1e-9)
+    feats = voice_feats if model.sample_rate == SR else extract_features(
+        voice, SR, pitch="crepe-tiny", frame_rate=model.frame_rate,
+        loudness_rate=model.sample_rate)
+    octave = "auto" if model.stats.get("pitch_midi") else 0
+    loud = "auto" if model.stats.get("loudness_db") else "none"
+    chunks, _, adjusted = transfer_features(feats, model, octave=octave, loudness=loud,
+                                            pitch="crepe-tiny")
+    tr = np.concatenate(list(chunks))
+    files = [write_audio(out / f"melody.{name}.wav", mel, model.sample_rate),
+             write_audio(out / f"voice.{name}.wav", tr, model.sample_rate)]
+    for audio, wav in ((mel, files[0]), (tr, files[1])):
+        png = out / f"{wav.stem}.png"
+        with atomic_path(png) as tmp:
+            tmp.write_bytes(spectrogram_image(audio, model.sample_rate))
+        files.append(png)
+    return _Row(name, files[0].name, files[1].name, model.decoder_parameters,
+                model.is_quantized, speed, adjusted), files
+
+
+def _cell(wav: str, plots: str = "") -> str:
+    src = html.escape(wav)
+    image = html.escape(wav.removesuffix(".wav") + ".png")
+    return (f"<td><audio controls preload='none' src='{src}'></audio><br>"
+            f"<img src='{image}' width='320' height='96' alt='spectrogram of {src}'>"
+            f"{'<br>' + plots if plots else ''}</td>")
+
+
+def _page(rows: list[_Row], melody: Features, voice_wav: str, voice_feats: Features,
+          bundled: bool) -> str:
     head = ("<tr><th></th><th>built-in melody (score → audio)</th>"
             "<th>sung phrase → instrument (timbre transfer)</th></tr>")
     ref = (f"<tr><th>input</th><td>{_features_plots(melody)}</td>"
-           f"<td>{player(voice_wav.name)}<br>{_features_plots(voice_feats, adjusted_example)}"
-           f"</td></tr>")
-    rows = "".join(f"<tr><th>{html.escape(n)}</th><td>{player(a)}</td><td>{player(b)}</td></tr>"
-                   for n, a, b in cells)
+           f"{_cell(voice_wav, _features_plots(voice_feats))}</tr>")
+    body = "".join(
+        f"<tr><th>{html.escape(r.name)}<br><small>{r.parameters:,} params"
+        f"{' (int8)' if r.int8 else ''}<br>speed {r.speed:,.0f}x real time</small></th>"
+        f"{_cell(r.melody)}{_cell(r.voice, _features_plots(voice_feats, r.adjusted))}</tr>"
+        for r in rows)
     note = "" if bundled else ("<p class='warn'>No pretrained model is bundled in this "
                                "installation: these rows are untrained presets, so they do not "
                                "sound like an instrument.</p>")
-    page = f"""<!doctype html>
+    return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fastddsp demo</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ddd;padding:6px;vertical-align:top}}th{{text-align:left}}
 .warn{{color:#a00}}</style></head><body>
 <h1>fastddsp demo</h1>{note}
-<p>Rows: models. Columns: clips. The plots show the pitch and loudness the models were given
-(red: after adjusting the sung phrase to the first model's training data).</p>
-<table>{head}{ref}{rows}</table></body></html>
+<p>Rows: models, per instrument in the thesis' order. Columns: clips. {html.escape(KEY)}
+({platform.machine()}, {torch.get_num_threads()} threads). The plots show the pitch and
+loudness each model was given (red: the sung phrase adjusted to that model's training data).
+Spectrograms: 0 Hz at the bottom to half the sample rate at the top.</p>
+<table>{head}{ref}{body}</table></body></html>
 """
+
+
+def run_demo(out_dir: str | Path) -> DemoResult:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bundled = bundled_models()
+    if bundled:
+        models = [(name, load(name)) for name in sorted(bundled, key=row_order)]
+    else:
+        models = [(f"{name}-untrained", Model.from_preset(name)) for name in PRESETS]
+    voice = demo_voice()
+    voice_wav = write_audio(out / "voice.input.wav", voice, SR)
+    files = [voice_wav]
+    with atomic_path(out / "voice.input.png") as tmp:
+        tmp.write_bytes(spectrogram_image(voice, SR))
+    files.append(out / "voice.input.png")
+    voice_feats = extract_features(voice, SR, pitch="crepe-tiny", frame_rate=250.0)
+    rows = []
+    for name, model in models:
+        row, written = _render_row(name, model, out, voice, voice_feats)
+        rows.append(row)
+        files += written
+    page = _page(rows, notes_to_features(DEMO_MELODY, 250.0), voice_wav.name, voice_feats,
+                 bool(bundled))
     files.append(write_text_atomic(out / "index.html", page))
-    return DemoResult(out, [c[0] for c in cells], files, bool(bundled))
+    return DemoResult(out, [r.name for r in rows], files, bool(bundled))
