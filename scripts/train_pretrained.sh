@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces every bundled model from ../shared/data with the settings used for the shipped
-# files: prepare (CREPE-full features, two clips held out), train each model, evaluate on the
+# files: prepare (CREPE-full features, two clips held out), train each model from its exact
+# recipe (recipes/models/<name>.json, read by `fastddsp train --recipe`), evaluate on the
 # held-out clips, copy into src/fastddsp/pretrained/ (and its int8 version, for tiny and cnn).
 #   bash scripts/train_pretrained.sh [MODEL ...]      (default: all six, in the order below, and
 #   trumpet-full-base, the full violin's starting point)
@@ -14,7 +15,7 @@ export OMP_NUM_THREADS=${THREADS:-1}
 ACCEL=${ACCEL:-cpu}
 declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
                 [trumpet]="--val trumpet_8.wav --val trumpet_9.wav")
-# training arguments of the shipped models, trained on the 2-core development CPU (two or three runs
+# The recipes of the shipped models (recipes/models/*.json), trained on the 2-core development CPU (two or three runs
 # at a time, one thread each: tiny about 0.25 s per step, cnn 0.3 s, full 0.85 s). The recipes were
 # chosen among a few candidates on the held-out clips (docs/pretrained-recipes.md): the room model
 # ("decay", the default) won everywhere but the tiny violin (a free impulse response); shifts of up
@@ -34,20 +35,11 @@ declare -A VAL=([violin]="--val violin_14.wav --val violin_15.wav"
 # --init or --teacher model is trained before the model that uses it. The full violin starts from an
 # earlier full trumpet (trumpet-full-base: no teacher, 1,600 steps), which is not shipped. The full
 # trumpet's seed (5) is the best of six of its recipe on the held-out clips (5.50; mean 5.55).
-COMMON="--lr 1e-3 --decay-steps 100 --val-every 250 --checkpoint-every 250"
 ORDER=(violin-cnn violin-tiny trumpet-full-base violin-full trumpet-cnn trumpet-tiny trumpet-full)
-declare -A ARGS=(
-  [violin-tiny]="--teacher runs/models/violin-cnn.fddsp --teacher-variants 2 --steps 10000 --crop-seconds 2 --reverb free --pitch-shifts=0 --noise-floor --keep best"
-  [violin-cnn]="--steps 6000 --crop-seconds 2 --pitch-shifts=0 --unvoiced-shift 12 --noise-floor --keep best --patience 6"
-  [trumpet-full-base]="--steps 1600 --crop-seconds 1 --pitch-shifts=-4,-3,-2,-1,0,1,2 --noise-floor --val-every 125 --checkpoint-every 125 --keep best"
-  [trumpet-full]="--teacher runs/models/trumpet-cnn.fddsp --teacher-variants 2 --steps 1500 --crop-seconds 1 --pitch-shifts=-4,-3,-2,-1,0,1,2 --unvoiced-shift 12 --noise-floor --val-every 125 --checkpoint-every 125 --keep best --seed 5"
-  [violin-full]="--init runs/models/trumpet-full-base.fddsp --no-noise-floor --steps 2500 --crop-seconds 1 --pitch-shifts=0 --keep best"
-  [trumpet-tiny]="--init runs/models/violin-tiny.fddsp --teacher runs/models/trumpet-cnn.fddsp --teacher-variants 2 --no-noise-floor --steps 6000 --crop-seconds 2 --pitch-shifts=-4,-3,-2,-1,0,1,2 --unvoiced-shift 12 --keep best"
-  [trumpet-cnn]="--init runs/models/violin-cnn.fddsp --steps 3500 --crop-seconds 2 --pitch-shifts=-4,-3,-2,-1,0,1,2 --unvoiced-shift 12 --noise-floor --keep best --patience 6")
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=("${ORDER[@]}")
 for name in "${models[@]}"; do
-  [ -n "${ARGS[$name]:-}" ] || { echo "unknown model $name; models: ${ORDER[*]}" >&2; exit 2; }
+  [ -f "recipes/models/$name.json" ] || { echo "unknown model $name; models: ${ORDER[*]}" >&2; exit 2; }
 done
 declare -A PREPARED=()
 for name in "${models[@]}"; do
@@ -58,7 +50,7 @@ for name in "${models[@]}"; do
   fi
   out="runs/models/$name.fddsp"
   resume=""; [ -f "${out%.fddsp}.run/checkpoints/last.ckpt" ] && resume="--resume"
-  $FD train "runs/data/$inst" --preset "$preset" $COMMON ${ARGS[$name]} -o "$out" \
+  $FD train "runs/data/$inst" --recipe "recipes/models/$name.json" -o "$out" \
     --accelerator "$ACCEL" --quiet $resume
   $FD eval "$out" "runs/data/$inst" -o "runs/eval/$name"
   [ "${name%-base}" = "$name" ] || continue

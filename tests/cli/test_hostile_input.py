@@ -292,7 +292,9 @@ def test_no_command_writes_a_clipped_sample(tmp_path, capsys):
     sf.write(src, tone(440.0, 2.0, amplitude=0.9), 16000)
     runs = {"synth": ["synth", str(tmp_path / "f.csv"), "-o", str(tmp_path / "s.wav")],
             "transfer": ["transfer", str(src), "-o", str(tmp_path / "t.wav"), "--pitch", "fast",
-                         "--loudness", "60", "--octave", "4"]}
+                         "--loudness", "60", "--octave", "4"],
+            "live": ["live", "--input-file", str(src), "--output-file", str(tmp_path / "l.wav"),
+                     "--loudness", "40", "--octave", "2"]}
     for name, argv in runs.items():
         assert run(argv) == 0, name
         out = capsys.readouterr().out

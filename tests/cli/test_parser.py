@@ -3,6 +3,8 @@ field's default, and the parsed options make the config back."""
 
 import argparse
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +101,40 @@ def test_every_option_has_help_that_shows_its_default():
                     "default" not in text and "%(default)" not in text:
                 missing.append(f"{name} {flag}: default {action.default!r} not shown")
     assert missing == []
+
+
+RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes" / "models").glob("*.json"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
+def test_a_recipe_file_is_the_training_config(recipe, tmp_path):
+    from fastddsp.cli.train import config
+
+    written = json.loads(recipe.read_text())["train"]
+    parsed = config(build_parser().parse_args(["train", "d", "--recipe", str(recipe), "-o",
+                                               "x"]))
+    assert {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(parsed).items()} == written
+    assert parsed != TrainConfig(preset=parsed.preset)  # a recipe, not the defaults
+    # an option given on the command line wins over the recipe's value
+    steps = config(build_parser().parse_args(["train", "d", "--recipe", str(recipe), "-o", "x",
+                                              "--steps", "7"]))
+    assert steps.steps == 7 and steps.lr == parsed.lr
+
+
+def test_a_recipe_with_unknown_settings_is_refused(tmp_path):
+    from fastddsp.cli.main import run
+
+    bad = tmp_path / "r.json"
+    bad.write_text(json.dumps({"train": {"steps": 5, "learning_rate": 1}}))
+    assert run(["train", str(tmp_path), "--recipe", str(bad), "-o", str(tmp_path / "m")]) == 2
+    bad.write_text("{not json")
+    assert run(["train", str(tmp_path), "--recipe", str(bad), "-o", str(tmp_path / "m")]) == 2
+
+
+def test_the_rebuild_script_trains_every_bundled_model_from_its_recipe():
+    script = (RECIPES[0].parents[2] / "scripts" / "train_pretrained.sh").read_text()
+    assert "--recipe" in script and "ARGS=(" not in script
+    bundled_float = {p.stem for p in (RECIPES[0].parents[2] / "src" / "fastddsp" /
+                                      "pretrained").glob("*.fddsp") if not p.stem.endswith("-q")}
+    assert bundled_float <= {r.stem for r in RECIPES}

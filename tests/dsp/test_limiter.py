@@ -46,3 +46,11 @@ def test_nothing_to_limit_reports_nothing():
     x = 0.5 * np.sin(np.arange(8000) / 10).astype(np.float32)
     y = np.concatenate(list(limit_chunks(iter([x]), 16000, report=report)))
     assert np.array_equal(y, x) and report.max_reduction_db == 0.0
+
+
+def test_a_signal_loud_from_its_first_sample_is_limited_there_too():
+    x = (50 * np.random.default_rng(0).standard_normal(4000)).astype(np.float32)
+    for chunks in ([x], [x[:0], x[:192], x[192:448], x[448:]],
+                   [*(x[i: i + 1] for i in range(64)), x[64:]]):
+        y = np.concatenate(list(limit_chunks(iter(chunks), 16000)))
+        assert y.size == x.size and np.abs(y).max() <= CEILING

@@ -36,7 +36,9 @@ def test_file_mode_is_the_stream_with_its_latency_compensated(tmp_path):
     # output sample n = stream sample n + 320 = reference sample n + 320 - 64
     n = x.size - 400
     assert np.abs(ref[256: 256 + n]).max() < 1.0      # nothing clipped in the comparison
-    np.testing.assert_allclose(y[:n], ref[256: 256 + n], atol=1e-4, rtol=0)
+    fade = 80  # the first 5 ms fade in, as every offline output does (no click)
+    np.testing.assert_allclose(y[fade:n], ref[256 + fade: 256 + n], atol=1e-4, rtol=0)
+    assert np.all(np.abs(y[:fade]) <= np.abs(ref[256: 256 + fade]) + 1e-4)
     assert result.timing["blocks"] == -(-(x.size + 320) // 128)
 
 
@@ -124,6 +126,27 @@ def test_device_mode_processes_blocks_counts_xruns_and_meters(monkeypatch):
     expected = np.concatenate([np.clip(stream.process(b), -1, 1) for b in blocks])
     np.testing.assert_allclose(np.concatenate(captured), expected, atol=1e-6)
     assert state.timing is not None and len(state.timing.times) == len(blocks)
+
+
+def test_device_mode_never_clips_and_adds_no_latency(monkeypatch):
+    from fastddsp.dsp.limiter import CEILING
+
+    model = load("violin-tiny")
+    x = melody(1.0)
+    size = 256
+    blocks = [x[i: i + size] for i in range(0, x.size - size + 1, size)]
+    captured: list[np.ndarray] = []
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(blocks, set(), captured))
+    state = run_live(Stream(model, size, loudness_db=40.0))
+    out = np.concatenate(captured)
+    assert np.abs(out).max() <= CEILING and state.limiter.max_reduction_db > 6
+    # the same samples as the engine's, scaled down only where it would clip: no delay
+    engine = Stream(model, size, loudness_db=40.0)
+    raw = np.concatenate([engine.process(b) for b in blocks])
+    assert out.size == raw.size
+    assert np.all(np.abs(out) <= np.abs(raw) + 1e-6)
+    quiet = np.abs(raw) < 0.05
+    assert np.corrcoef(out[~quiet], raw[~quiet])[0, 1] > 0.8
 
 
 def test_rate_bridge_is_a_short_delay():

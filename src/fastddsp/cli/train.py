@@ -38,6 +38,10 @@ def add_options(parser: Parser) -> None:
                 else f.default
             settings["help"] = f"{settings['help']} (default {value})"
         parser.add_argument(_flag(f), default=f.default, **_value(hint), **settings)
+    parser.add_argument("--recipe", metavar="FILE",
+                        help="a JSON recipe (recipes/models/*.json): its training settings; "
+                             "an option given here with another value than its default "
+                             "overrides the recipe's")
     parser.add_argument("--run-dir", help="checkpoints and logs (default: OUTPUT with .run)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last checkpoint")
@@ -81,15 +85,18 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
 
 
 def config(args: argparse.Namespace) -> TrainConfig:
-    """The ``TrainConfig`` of parsed ``train`` options."""
-    from ..training.train import TrainConfig
+    """The ``TrainConfig`` of parsed ``train`` options (over ``--recipe``'s, if given)."""
+    from ..training.train import TrainConfig, read_recipe
 
+    recipe = read_recipe(args.recipe) if getattr(args, "recipe", None) else {}
     values = {}
     for f, hint in _fields(TrainConfig):
         value = getattr(args, f.name)
         if typing.get_origin(hint) is tuple and isinstance(value, str):
             value = _floats(value, _flag(f))
-        values[f.name] = value
+        values[f.name] = recipe[f.name] if f.name in recipe and value == f.default else value
+    for name in set(recipe) - set(values):  # settings that are not options (decay_rate, ...)
+        values[name] = recipe[name]
     return TrainConfig(**values)
 
 

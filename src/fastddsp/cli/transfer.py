@@ -56,6 +56,7 @@ def _outputs(inputs: list[Path], output: str | None, model: str) -> list[tuple[P
 def run(args: argparse.Namespace) -> int:
     from ..features.adjust import parse_loudness, parse_octave
     from ..io import check_outputs
+    from ..limits import check_adjustment
     from ..models import load
     from ..pipelines.transfer import transfer_file
     from ..progress import seconds_bar
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = [Path(p) for p in args.inputs]
     model = load(args.model)
     octave, loudness = parse_octave(args.octave), parse_loudness(args.loudness)
+    check_adjustment(octave, args.pitch_shift, loudness)  # before minutes of pitch tracking
     check_rate(args.sr)
     pairs = _outputs(inputs, args.output, args.model)
     check_outputs(pairs)  # before anything is written

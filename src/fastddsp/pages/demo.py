@@ -24,6 +24,7 @@ from ..io import write_audio
 from ..models.config import PRESETS
 from ..models.model import Model
 from ..models.registry import bundled_models, load
+from ..pipelines.output import write_output
 from ..pipelines.render import render_notes
 from ..pipelines.score import DEMO_MELODY, demo_voice, notes_to_features
 from ..pipelines.transfer import transfer_features
@@ -147,8 +148,9 @@ def _render_row(name: str, model: Model, out: Path, voice: np.ndarray,
     chunks, _, adjusted = transfer_features(feats, model, octave=octave, loudness=loud,
                                             pitch="crepe-tiny")
     tr = np.concatenate(list(chunks))
-    files = [write_audio(out / f"melody.{name}.wav", mel, model.sample_rate),
-             write_audio(out / f"voice.{name}.wav", tr, model.sample_rate)]
+    files = [out / f"melody.{name}.wav", out / f"voice.{name}.wav"]
+    for audio, wav in ((mel, files[0]), (tr, files[1])):  # as every output: limited, faded in
+        write_output(wav, iter([audio]), model.sample_rate)
     for audio, wav in ((mel, files[0]), (tr, files[1])):
         png = out / f"{wav.stem}.png"
         with atomic_path(png) as tmp:

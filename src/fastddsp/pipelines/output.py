@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..dsp.limiter import CEILING, LimiterReport, limit_chunks
+from ..dsp.limiter import LimiterReport, limit_chunks, limiter_note
 from ..features.lufs import LoudnessMeter
 from ..io import write_audio_chunks
 
@@ -29,10 +29,7 @@ class Written:
 
     def limiter_note(self) -> str:
         """One line for the user when the limiter acted, else empty."""
-        if self.limited_db <= 0.05:
-            return ""
-        return (f"peaks limited by up to {self.limited_db:.1f} dB to stay under "
-                f"{20 * np.log10(CEILING):.0f} dBFS (the output would have clipped)")
+        return limiter_note(self.limited_db)
 
 
 def fade_in(chunks: Iterator[np.ndarray], sample_rate: float, seconds: float = FADE_IN_S
@@ -58,9 +55,9 @@ def write_output(path: str | Path, chunks: Iterator[np.ndarray], sample_rate: in
     if target_lufs is None or not np.isfinite(target_lufs):
         return _write(path, chunks, sample_rate, out_rate, 0.0)
     with tempfile.TemporaryDirectory(prefix="fastddsp-") as tmp:
-        raw = Path(tmp) / "raw.wav"
+        raw = Path(tmp) / "raw.rf64"  # RF64: no 4 GB limit (24 h at 16 kHz is 5.5 GB)
         meter = LoudnessMeter(sample_rate)
-        with sf.SoundFile(str(raw), "w", sample_rate, 1, "FLOAT") as f:
+        with sf.SoundFile(str(raw), "w", sample_rate, 1, "FLOAT", format="RF64") as f:
             for chunk in chunks:
                 meter.add(chunk)
                 f.write(np.asarray(chunk, np.float32))

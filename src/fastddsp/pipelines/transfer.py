@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..features import extract_features
-from ..features.adjust import Adjustment, adjust_features
+from ..features.adjust import Adjustment, adjust_features, parse_loudness, parse_octave
 from ..features.extract import extract_features_file
 from ..features.frames import Features
 from ..features.lufs import LoudnessMeter
@@ -28,6 +28,7 @@ from ..io import (
     refuse_overwrite,
     resample,
 )
+from ..limits import check_adjustment
 from ..models.chunked import render_chunks
 from ..models.model import Model
 from ..models.registry import load
@@ -97,6 +98,7 @@ def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAUL
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(dst, src)
     output_format(dst)
+    check_adjustment(parse_octave(octave), pitch_shift, parse_loudness(loudness))
     m = _model(model)
     check_input_file(src, "audio file")
     with open_audio(src) as f:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..atomic import atomic_path
+from ..dsp.limiter import LimiterReport, PeakLimiter
 from ..errors import UserError
 from ..io import open_audio, output_format, refuse_overwrite
 from ..models.model import Model
+from ..pipelines.output import write_output
 from .stream import Stream
 
 
@@ -53,6 +54,7 @@ class FileRun:
     seconds: float
     latency_samples: int
     timing: dict[str, float]
+    limited_db: float = 0.0  # the limiter's largest gain reduction (0: nothing limited)
 
 
 def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
@@ -62,69 +64,62 @@ def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
     """Run an audio file through the streaming engine, ``block_size`` samples at a time (the
     input is mixed to mono and resampled to the model's rate as it is read). By default the
     engine's latency is compensated, so the output lines up with the input and has its
-    length; ``keep_latency`` writes what a listener would hear live. The output is at
-    ``sr_out`` (default: the input's rate), resampled from the model's as it is written. Memory
-    stays bounded for any length; the output appears only when complete."""
-
+    length; ``keep_latency`` writes what a listener would hear live. The output is written as
+    every offline output is (``pipelines.output``: a 5 ms fade-in, the peak limiter) at
+    ``sr_out`` (default: the input's rate). Memory stays bounded for any length; the output
+    appears only when complete."""
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(dst, src)
-    container, subtype = output_format(dst)
+    output_format(dst)
     stream = Stream(model, block_size, octave, pitch_shift, loudness_db, seed)
     rate = model.sample_rate
-    skip = 0 if keep_latency else stream.latency
     times = BlockTimes(block_size / rate)
-    written = 0
-    with open_audio(src) as f, atomic_path(dst) as tmp, \
-            sf.SoundFile(str(tmp), "w", sr_out or f.samplerate, 1, subtype,
-                         format=container) as out:
+    with open_audio(src) as f:
         if f.frames == 0:
             raise UserError(f"{src} is empty")
-        resampler = soxr.ResampleStream(f.samplerate, rate, 1, dtype="float32", quality="HQ")
-        pending = np.zeros(0, np.float32)
+        out_rate = sr_out or f.samplerate
+        blocks = _streamed(f, stream, block_size, 0 if keep_latency else stream.latency, times)
+        written = write_output(dst, blocks, rate, out_rate)  # fade-in, limiter, atomic write
+    return FileRun(str(dst), written.samples / out_rate, stream.latency, times.summary(),
+                   written.limited_db)
 
-        def emit(block: np.ndarray) -> None:
-            nonlocal skip
-            t0 = time.perf_counter()
-            y = stream.process(block)
-            times.add(time.perf_counter() - t0)
-            if skip:
-                cut = min(skip, y.size)
-                y, skip = y[cut:], skip - cut
-            write(y)
 
-        back = (soxr.ResampleStream(rate, out.samplerate, 1, dtype="float32", quality="HQ")
-                if out.samplerate != rate else None)
+def _streamed(f: sf.SoundFile, stream: Stream, block_size: int, skip: int,
+              times: BlockTimes) -> Iterator[np.ndarray]:
+    """The stream's output for the file, block by block, its first ``skip`` samples dropped;
+    then as many samples of silence in as the latency pushes out what the engine still holds."""
+    resampler = soxr.ResampleStream(f.samplerate, stream.sample_rate, 1, dtype="float32",
+                                    quality="HQ")
 
-        def write(y: np.ndarray, last: bool = False) -> None:
-            nonlocal written
-            if back is not None:
-                y = back.resample_chunk(y, last=last)
-            out.write(np.clip(y, -1.0, 1.0))
-            written += y.size
+    def process(block: np.ndarray) -> np.ndarray:
+        nonlocal skip
+        t0 = time.perf_counter()
+        y = stream.process(block)
+        times.add(time.perf_counter() - t0)
+        cut = min(skip, y.size)
+        skip -= cut
+        return y[cut:]
 
-        while True:
-            piece = f.read(65536, dtype="float32", always_2d=True)
-            last = piece.shape[0] == 0
-            if not last and not np.all(np.isfinite(piece)):
-                raise UserError(f"{src} contains NaN or infinite samples")
-            mono = piece.mean(1) if piece.shape[0] else np.zeros(0, np.float32)
-            pending = np.concatenate([pending, resampler.resample_chunk(mono, last=last)])
-            while pending.size >= block_size:
-                emit(pending[:block_size])
-                pending = pending[block_size:]
-            if last:
-                break
-        if pending.size:
-            emit(pending)
-        # flush: as many zeros as the latency pushes out what the engine still holds
-        left = stream.latency
-        while left > 0:
-            n = min(block_size, left)
-            emit(np.zeros(n, np.float32))
-            left -= n
-        write(np.zeros(0, np.float32), last=True)
-        out_rate = out.samplerate
-    return FileRun(str(dst), written / out_rate, stream.latency, times.summary())
+    pending = np.zeros(0, np.float32)
+    while True:
+        piece = f.read(65536, dtype="float32", always_2d=True)
+        last = piece.shape[0] == 0
+        if not last and not np.all(np.isfinite(piece)):
+            raise UserError(f"{f.name} contains NaN or infinite samples")
+        mono = piece.mean(1) if piece.shape[0] else np.zeros(0, np.float32)
+        pending = np.concatenate([pending, resampler.resample_chunk(mono, last=last)])
+        while pending.size >= block_size:
+            yield process(pending[:block_size])
+            pending = pending[block_size:]
+        if last:
+            break
+    if pending.size:
+        yield process(pending)
+    left = stream.latency
+    while left > 0:
+        n = min(block_size, left)
+        yield process(np.zeros(n, np.float32))
+        left -= n
 
 
 class RateBridge:
@@ -166,6 +161,7 @@ class LiveState:
     timing: BlockTimes | None = None
     device_rate: int = 0
     bridge: RateBridge | None = None
+    limiter: LimiterReport = field(default_factory=LimiterReport)
 
 
 def _sounddevice() -> Any:
@@ -195,13 +191,15 @@ def run_live(stream: Stream, input_device: str | int | None = None,
     state = LiveState(timing=BlockTimes(block_size / rate))
     lock = threading.Lock()
     process: Callable[[np.ndarray], np.ndarray] = stream.process
+    # no look-ahead: the gain falls on a peak's own sample, so the speakers get no delay
+    limiter = PeakLimiter(rate, lookahead_s=0.0, report=state.limiter)
 
     def callback(indata: np.ndarray, outdata: np.ndarray, frames: int, _time: Any,
                  status: Any) -> None:
         t0 = time.perf_counter()
         try:
             x = indata[:, 0].astype(np.float32, copy=False)
-            y = process(np.nan_to_num(x))
+            y = limiter.process(process(np.nan_to_num(x)))  # never clips, adds no latency
             outdata[:, 0] = np.clip(y, -1.0, 1.0)
             if outdata.shape[1] > 1:
                 outdata[:, 1:] = outdata[:, :1]
@@ -235,6 +233,7 @@ def run_live(stream: Stream, input_device: str | int | None = None,
             device_rate = int(info["default_samplerate"])
             bridge = RateBridge(stream.process, device_rate, rate)
             process = bridge
+            limiter = PeakLimiter(device_rate, lookahead_s=0.0, report=state.limiter)
             audio = open_stream(device_rate, round(block_size * device_rate / rate))
             state.device_rate = device_rate
             state.bridge = bridge

@@ -27,7 +27,7 @@ import pickle
 import re
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -386,6 +386,24 @@ class _StepRecorder(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.first_step is None:
             self.first_step = trainer.global_step
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """A recipe file (JSON): its ``"train"`` object, or the whole file, as ``TrainConfig``
+    field values (lists become tuples); unknown fields and malformed files are refused."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"cannot read the recipe {path}: {str(e).splitlines()[0]}") from None
+    values = data.get("train", data) if isinstance(data, dict) else None
+    if not isinstance(values, dict):
+        raise UserError(f"the recipe {path} must be a JSON object of training settings")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UserError(f"the recipe {path} has unknown setting(s): {', '.join(unknown)}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 @dataclass
