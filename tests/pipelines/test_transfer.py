@@ -234,3 +234,16 @@ def test_transfer_comes_out_at_the_inputs_loudness(tmp_path, amplitude, channels
     r = transfer_file(str(src), str(tmp_path / "fixed.wav"), "violin-tiny", pitch="fast",
                       loudness=0.0)
     assert r.matched_db is None
+
+
+def test_the_api_and_the_app_transfer_at_the_inputs_loudness_too():
+    import pyloudnorm
+
+    from tests.conftest import tone
+
+    for amplitude in (0.03, 0.8):
+        x = tone(330.0, 3.0, 44100, amplitude=amplitude)
+        y, sr = fastddsp.transfer(x, 44100, model="violin-tiny", pitch="fast")
+        want = pyloudnorm.Meter(44100).integrated_loudness(x)
+        assert abs(pyloudnorm.Meter(sr).integrated_loudness(y) - want) < 1.0
+        assert np.abs(y).max() < 1.0  # never clips (limited at -1 dBFS, then resampled)

@@ -48,6 +48,31 @@ def fade_in(chunks: Iterator[np.ndarray], sample_rate: float, seconds: float = F
         yield chunk
 
 
+def lufs(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness of ``audio`` ``[samples]`` or ``[samples, channels]``."""
+    audio = np.asarray(audio)
+    meter = LoudnessMeter(sample_rate, 1 if audio.ndim == 1 else audio.shape[1])
+    meter.add(audio)
+    return meter.lufs()
+
+
+def finish(audio: np.ndarray, sample_rate: int, target_lufs: float | None = None
+           ) -> tuple[np.ndarray, Written]:
+    """What ``write_output`` does, for audio in memory: at ``target_lufs`` (if finite), faded
+    in, peak-limited. Returns the audio and what was done."""
+    audio = np.asarray(audio, np.float32)
+    gain_db = 0.0
+    if target_lufs is not None and np.isfinite(target_lufs):
+        level = lufs(audio, sample_rate)
+        if np.isfinite(level):
+            gain_db = float(np.clip(target_lufs - level, -MAX_GAIN_DB, MAX_GAIN_DB))
+    report = LimiterReport()
+    scaled = audio * np.float32(10 ** (gain_db / 20))
+    out = np.concatenate([np.zeros(0, np.float32), *limit_chunks(
+        fade_in(iter([scaled]), sample_rate), sample_rate, report=report)])
+    return out, Written(out.size, report.max_reduction_db, gain_db)
+
+
 def write_output(path: str | Path, chunks: Iterator[np.ndarray], sample_rate: int,
                  out_rate: int | None = None, target_lufs: float | None = None) -> Written:
     """Write a rendering (mono chunks at ``sample_rate``) to ``path`` at ``out_rate``; with

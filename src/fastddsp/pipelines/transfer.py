@@ -33,7 +33,7 @@ from ..models.chunked import render_chunks
 from ..models.model import Model
 from ..models.registry import load
 from ..progress import ProgressFactory, counted, no_progress
-from .output import write_output
+from .output import finish, lufs, write_output
 
 DEFAULT_MODEL = "violin-tiny"
 
@@ -62,15 +62,17 @@ def transfer(audio: np.ndarray, sample_rate: int, model: str | Model = DEFAULT_M
              loudness: str | float = "auto", pitch: str = "crepe-tiny",
              sr_out: int | None = None, seed: int = 0) -> tuple[np.ndarray, int]:
     """Timbre transfer of mono ``audio`` -> ``(audio, sample_rate)``, at the input's rate
-    unless ``sr_out`` is given."""
+    unless ``sr_out`` is given; as ``transfer_file``: at the input's loudness with
+    ``loudness="auto"``, faded in, peak-limited."""
     m = _model(model)
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
         raise UserError(f"audio must be mono (1-D), got shape {audio.shape}")
     feats = extract_features(audio, sample_rate, pitch=pitch, frame_rate=m.frame_rate,
                              loudness_rate=m.sample_rate)
-    chunks, _, _ = transfer_features(feats, m, octave, pitch_shift, loudness, pitch, seed)
-    out = np.concatenate(list(chunks))
+    chunks, adj, _ = transfer_features(feats, m, octave, pitch_shift, loudness, pitch, seed)
+    target = lufs(audio, sample_rate) if adj.loudness_mode == "auto" else None
+    out, _ = finish(np.concatenate(list(chunks)), m.sample_rate, target)
     rate = sr_out or sample_rate
     return resample(out, m.sample_rate, rate), rate
 

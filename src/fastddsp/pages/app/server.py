@@ -78,6 +78,7 @@ from ...features.pitch import TRACKERS, get_tracker
 from ...io import read_audio, resample
 from ...limits import LOUDNESS_SHIFT_MAX_DB, OCTAVE_RANGE, check_adjustment
 from ...models import bundled_models, load
+from ...pipelines.output import finish, lufs
 from ...pipelines.transfer import DEFAULT_MODEL, transfer_features
 from ..plots import Curve, features_png, spectrogram_png
 from ..report import KINDS, model_kind
@@ -258,7 +259,9 @@ class Transferer:
                                      loudness_rate=m.sample_rate, cache=False)
             chunks, adj, adjusted = transfer_features(feats, m, oct_value, 0.0, loud_value,
                                                       pitch)
-            out = resample(np.concatenate(list(chunks)), m.sample_rate, rate)
+            target = lufs(audio, rate) if adj.loudness_mode == "auto" else None
+            out, _ = finish(np.concatenate(list(chunks)), m.sample_rate, target)
+            out = resample(out, m.sample_rate, rate)
         buf = io.BytesIO()
         sf.write(buf, np.clip(out, -1.0, 1.0), rate, format="WAV", subtype="PCM_16")
         thr = tracker.voicing_threshold
