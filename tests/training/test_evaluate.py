@@ -50,3 +50,19 @@ def test_thesis_outputs_score_like_the_readme(shared_data):
     rep = evaluate_outputs(shared_data / "thesis_outputs" / "violin", shared_data / "violin",
                            tag="cnn_tiny", score_pitch="fast")
     assert rep.mean()["spectral_distance"] == pytest.approx(6.48, abs=0.05)
+
+
+def test_eval_says_which_split_it_scored(tmp_path, capsys):
+    from fastddsp.training.data import prepare_dataset
+    from tests.synthetic import write_instrument
+
+    write_instrument(tmp_path / "audio", n_files=3, seconds=4.0)
+    prepare_dataset(tmp_path / "audio", tmp_path / "data", pitch="fast", val_names=["take2.wav"])
+    model = Model.from_preset("tiny").save(tmp_path / "m.fddsp")
+    assert run(["eval", str(model), str(tmp_path / "data"), "--pitch", "fast"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (f"scored: the validation split of the data folder "
+                                   f"{tmp_path / 'data'} (1 file)")
+    assert run(["eval", str(model), str(tmp_path / "audio"), "--pitch", "fast",
+                "--features-pitch", "fast"]) == 0
+    assert capsys.readouterr().out.startswith(f"scored: all 3 audio files of {tmp_path / 'audio'}")

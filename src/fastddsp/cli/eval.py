@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         report = evaluate_model(load(args.model), args.source, out_dir=args.output,
                                 split=args.split, features_pitch=args.features_pitch,
                                 score_pitch=args.pitch, label=target.stem)
+    if "scored" in report.origin:
+        print(f"scored: {report.origin['scored']}")
     print(f"{'clip':24} {'spectral':>9} {'loud L1 dB':>10} {'f0 L1 st':>9} {'outliers':>9}")
     for c in report.clips:
         print(f"{c.name[:24]:24} {c.spectral_distance:9.3f} {c.loudness_l1_db:10.2f} "

@@ -136,6 +136,15 @@ def _sources(source: Path, model: Model | None, split: str, pitch: str) -> list[
     return clips
 
 
+def _what_is_scored(source: Path, split: str, n: int, features_pitch: str) -> str:
+    """One line naming the clips scored: which split of a data folder, or which audio."""
+    if (source / MANIFEST).is_file():
+        part = {"val": "validation", "train": "training", "all": "every"}[split]
+        return f"the {part} split of the data folder {source} ({n} file{'s' if n != 1 else ''})"
+    return (f"{'all ' if n > 1 else ''}{n} audio file{'s' if n > 1 else ''} of {source} "
+            f"(features by {features_pitch})")
+
+
 def _refuse_overwriting_sources(source: Path, out_dir: Path) -> None:
     """The resynthesized ``<stem>.wav`` files never replace the source clips they score."""
     if (source / MANIFEST).is_file():
@@ -159,7 +168,9 @@ def evaluate_model(model: Model, source: str | Path, out_dir: str | Path | None 
             write_audio(Path(out_dir) / f"{stem}.wav", audio, model.sample_rate)
         scores.append(score_pair(audio, clip.audio, model.sample_rate, stem, score_pitch))
     report = EvalReport(label, scores, {"references": str(Path(source).resolve()),
-                                        "split": split})
+                                        "split": split,
+                                        "scored": _what_is_scored(Path(source), split,
+                                                                  len(clips), features_pitch)})
     if out_dir is not None:
         write_text_atomic(Path(out_dir) / "scores.json", report.to_json())
     return report
