@@ -168,3 +168,27 @@ def test_noise_floor_and_bandwidth_shape_the_controls_and_close_with_the_gate():
     assert np.abs(rest).max() > 0.0
     with pytest.raises(ValueError, match="max_harmonic_hz"):
         ModelConfig(decoder="cnn", channels=8, causal=True, max_harmonic_hz=-1.0)
+
+
+def test_the_exported_decoder_is_cached_and_leaves_the_global_rng_alone(tmp_path, monkeypatch):
+    import numpy as np
+    import torch
+
+    monkeypatch.setenv("FASTDDSP_CACHE", str(tmp_path / "cache"))
+    f0, ld = np.full(200, 330.0), np.linspace(-40, -20, 200)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = fastddsp.load("violin-cnn").synthesize(f0, ld)
+    assert torch.equal(torch.get_rng_state(), before)  # the export drew no random numbers
+    (graph,) = (tmp_path / "cache" / "decoders").glob("*.onnx")
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(torch.onnx, "export", no_export)  # a new process: read, not exported
+    assert np.array_equal(fastddsp.load("violin-cnn").synthesize(f0, ld), first)
+    graph.write_bytes(b"damaged")                          # a damaged entry is made again
+    monkeypatch.undo()
+    monkeypatch.setenv("FASTDDSP_CACHE", str(tmp_path / "cache"))
+    assert np.array_equal(fastddsp.load("violin-cnn").synthesize(f0, ld), first)
+    assert graph.read_bytes() != b"damaged"

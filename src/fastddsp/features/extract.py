@@ -45,6 +45,12 @@ def cache_disabled() -> Iterator[None]:
         _enabled = before
 
 
+def decoder_cache_dir() -> Path | None:
+    """Where decoders exported for ONNX Runtime are kept (inside the cache, so its bound,
+    ``--no-cache`` and ``fastddsp cache --clear`` cover them); None while the cache is off."""
+    return default_cache_dir() / "decoders" if _enabled else None
+
+
 def cache_limit_bytes() -> int:
     try:
         mb = float(os.environ.get("FASTDDSP_CACHE_MAX_MB", MAX_CACHE_MB))
@@ -58,7 +64,8 @@ def cache_entries(folder: Path | None = None) -> list[Path]:
     folder = default_cache_dir() if folder is None else folder
     if not folder.is_dir():
         return []
-    return sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)
+    entries = [*folder.glob("*.npz"), *folder.glob("decoders/*.onnx")]
+    return sorted(entries, key=lambda p: p.stat().st_mtime)
 
 
 def clear_cache(folder: Path | None = None) -> tuple[int, int]:

@@ -12,6 +12,7 @@ from torch import nn
 from ..dsp import SILENCE_DB, Controls, Synth, decoder_inputs
 from ..dsp.synth import gated_controls
 from ..errors import ModelFileError, UserError
+from ..features.extract import decoder_cache_dir
 from ..limits import check_controls
 from .config import ModelConfig, preset_config
 from .decoders import CNNDecoder, GRUDecoder
@@ -128,7 +129,7 @@ class Model(nn.Module):
                 and all(p._version == v for p, v in zip(cached[2], cached[3], strict=True))):
             return cached[4]
         params = tuple(self.decoder.parameters())
-        runtime = runtime_decoder(self.decoder)
+        runtime = runtime_decoder(self.decoder, decoder_cache_dir())
         cached = (self.decoder, threads, params, tuple(p._version for p in params), runtime)
         object.__setattr__(self, "_runtime", cached)  # not a submodule: never saved
         return runtime

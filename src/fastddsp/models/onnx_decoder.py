@@ -13,12 +13,17 @@ rendering, transfer, render, demo and eval use them unchanged. Inference only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..atomic import atomic_path
 
 
 class OnnxDecoder(nn.Module):
@@ -69,18 +74,27 @@ class RawDecoder(nn.Module):
         return self.decoder(x)[0]
 
 
-def runtime_decoder(decoder: nn.Module) -> OnnxDecoder:
-    """A float decoder as an ONNX Runtime decoder: a GRUDecoder with state in and out, a CNN
-    decoder as scaled inputs -> raw controls. ``decoder`` stays in eval mode."""
-    decoder.eval()
-    n_params = sum(p.numel() for p in decoder.parameters())
+EXPORT_VERSION = 1  # bump when the export below changes: cached graphs are then remade
+
+
+def _export_key(decoder: nn.Module) -> str:
+    """What the exported graph depends on: the decoder's class, every tensor, torch."""
+    h = hashlib.sha256(f"{type(decoder).__name__}|{torch.__version__}|{EXPORT_VERSION}".encode())
+    for name, tensor in decoder.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _export(decoder: nn.Module) -> bytes:
     buf = io.BytesIO()
     frames = {0: "batch", 1: "frames"}
+    # constant example inputs: tracing needs shapes only, and must not advance the global RNG
     with contextlib.redirect_stdout(io.StringIO()), torch.no_grad(), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if hasattr(decoder, "gru"):
-            example = (torch.rand(1, 8, 2), torch.zeros(1, 1, decoder.gru.hidden_size))
+            example = (torch.full((1, 8, 2), 0.5), torch.zeros(1, 1, decoder.gru.hidden_size))
             torch.onnx.export(decoder, example, buf, dynamo=False, opset_version=18,
                               input_names=["x", "state"], output_names=["raw", "next_state"],
                               dynamic_axes={"x": frames, "state": {1: "batch"},
@@ -89,7 +103,29 @@ def runtime_decoder(decoder: nn.Module) -> OnnxDecoder:
             # the wrapper in eval mode: the exporter restores the exported module's mode
             # recursively afterwards, which would leave a training-mode wrapper's decoder
             # training
-            torch.onnx.export(RawDecoder(decoder).eval(), (torch.rand(1, 64, 2),), buf,
+            torch.onnx.export(RawDecoder(decoder).eval(), (torch.full((1, 64, 2), 0.5),), buf,
                               dynamo=False, opset_version=18, input_names=["x"],
                               output_names=["raw"], dynamic_axes={"x": frames, "raw": frames})
-    return OnnxDecoder(buf.getvalue(), decoder.receptive_field, n_params)
+    return buf.getvalue()
+
+
+def runtime_decoder(decoder: nn.Module, cache_dir: Path | None = None) -> OnnxDecoder:
+    """A float decoder as an ONNX Runtime decoder: a GRUDecoder with state in and out, a CNN
+    decoder as scaled inputs -> raw controls. ``decoder`` stays in eval mode. With
+    ``cache_dir`` the exported graph is kept there under a digest of the decoder's weights, so
+    a new process skips the export (most of a short command's start)."""
+    decoder.eval()
+    n_params = sum(p.numel() for p in decoder.parameters())
+    path = None if cache_dir is None else Path(cache_dir) / f"{_export_key(decoder)}.onnx"
+    if path is not None and path.is_file():
+        try:
+            runtime = OnnxDecoder(path.read_bytes(), decoder.receptive_field, n_params)
+            os.utime(path)  # recently used: the cache trims it last
+            return runtime
+        except Exception:  # a damaged entry: export again
+            path.unlink(missing_ok=True)
+    graph = _export(decoder)
+    if path is not None:
+        with contextlib.suppress(OSError), atomic_path(path) as tmp:  # read-only: no error
+            tmp.write_bytes(graph)
+    return OnnxDecoder(graph, decoder.receptive_field, n_params)
