@@ -1,4 +1,5 @@
-"""`fastddsp cache`: where the features cache is, how big, its bound; `--clear` empties it."""
+"""`fastddsp cache`: where the cache (features, exported decoders) is, how big, its bound;
+`--clear` empties it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    s = subparsers.add_parser("cache", help="the features cache: location, size, bound; clear it")
+    s = subparsers.add_parser("cache", help="the cache of features and exported decoders: "
+                              "location, size, bound; clear it")
     s.add_argument("--clear", action="store_true", help="delete every cached entry")
     s.set_defaults(func=run)
 
@@ -21,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     entries = cache_entries(folder)
     size = sum(e.stat().st_size for e in entries)
-    print(f"features cache: {folder}\n"
+    print(f"cache (features, exported decoders): {folder}\n"
           f"  {len(entries)} entries, {size / 1e6:.1f} MB of at most "
           f"{cache_limit_bytes() / 1e6:.0f} MB (FASTDDSP_CACHE_MAX_MB; least recently used "
           f"entries go first)\n"
