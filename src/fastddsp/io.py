@@ -144,6 +144,11 @@ UNKNOWN_FRAMES = 1 << 62
 READ_BLOCK_SAMPLES = 1 << 20  # samples (frames x channels) decoded at a time
 
 
+def known_seconds(f: sf.SoundFile) -> float:
+    """``f``'s length in seconds from its header; 0 when the header does not say."""
+    return f.frames / f.samplerate if 0 < f.frames < UNKNOWN_FRAMES else 0.0
+
+
 def read_audio(path: str | Path, sample_rate: int | None = None,
                max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Any file soundfile reads -> mono float32 (channels averaged), resampled to

@@ -109,14 +109,21 @@ def fake_sounddevice(blocks: list[np.ndarray], xrun_at: set[int], captured: list
     return mod
 
 
-def test_device_mode_processes_blocks_counts_xruns_and_meters(monkeypatch):
-    model = load("violin-tiny")
+def melody_on_a_fake_device(monkeypatch, xrun_at: set[int], size: int = 256
+                            ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A second of melody in ``size``-sample blocks from a fake sounddevice: the blocks, and
+    the list the device's output lands in."""
     x = melody(1.0)
-    size = 256
     blocks = [x[i: i + size] for i in range(0, x.size - size + 1, size)]
     captured: list[np.ndarray] = []
-    monkeypatch.setitem(sys.modules, "sounddevice",
-                        fake_sounddevice(blocks, {3, 10, 11}, captured))
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(blocks, xrun_at, captured))
+    return blocks, captured
+
+
+def test_device_mode_processes_blocks_counts_xruns_and_meters(monkeypatch):
+    model = load("violin-tiny")
+    size = 256
+    blocks, captured = melody_on_a_fake_device(monkeypatch, {3, 10, 11}, size)
     levels = []
     state = run_live(Stream(model, size), report=lambda s: levels.append(s.level_db))
     assert state.blocks == len(blocks) == len(captured)
@@ -132,11 +139,8 @@ def test_device_mode_never_clips_and_adds_no_latency(monkeypatch):
     from fastddsp.dsp.limiter import CEILING
 
     model = load("violin-tiny")
-    x = melody(1.0)
     size = 256
-    blocks = [x[i: i + size] for i in range(0, x.size - size + 1, size)]
-    captured: list[np.ndarray] = []
-    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(blocks, set(), captured))
+    blocks, captured = melody_on_a_fake_device(monkeypatch, set(), size)
     state = run_live(Stream(model, size, loudness_db=40.0))
     out = np.concatenate(captured)
     assert np.abs(out).max() <= CEILING and state.limiter.max_reduction_db > 6

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..features.extract import extract_features_file
     from ..features.frames import write_features_csv
     from ..features.pitch import get_tracker
-    from ..io import UNKNOWN_FRAMES, check_input_file, open_audio, refuse_overwrite
+    from ..io import check_input_file, known_seconds, open_audio, refuse_overwrite
     from ..progress import seconds_bar
 
     out = Path(args.output)
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--frame-rate must be within (0, 2000] frames/s")
     check_input_file(Path(args.input), "audio file")
     with open_audio(args.input) as f:
-        seconds = f.frames / f.samplerate if 0 < f.frames < UNKNOWN_FRAMES else 0.0
+        seconds = known_seconds(f)
     with seconds_bar(f"{args.pitch} pitch", seconds, args.quiet) as advance:
         feats = extract_features_file(args.input, pitch=args.pitch, frame_rate=args.frame_rate,
                                       loudness_rate=args.sample_rate, cache=not args.no_cache,

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import soundfile as sf
@@ -61,15 +62,10 @@ def finish(audio: np.ndarray, sample_rate: int, target_lufs: float | None = None
     """What ``write_output`` does, for audio in memory: at ``target_lufs`` (if finite), faded
     in, peak-limited. Returns the audio and what was done."""
     audio = np.asarray(audio, np.float32)
-    gain_db = 0.0
-    if target_lufs is not None and np.isfinite(target_lufs):
-        level = lufs(audio, sample_rate)
-        if np.isfinite(level):
-            gain_db = float(np.clip(target_lufs - level, -MAX_GAIN_DB, MAX_GAIN_DB))
+    gain_db = _gain_db(lufs(audio, sample_rate), target_lufs) if _matching(target_lufs) else 0.0
     report = LimiterReport()
     scaled = audio * np.float32(10 ** (gain_db / 20))
-    out = np.concatenate([np.zeros(0, np.float32), *limit_chunks(
-        fade_in(iter([scaled]), sample_rate), sample_rate, report=report)])
+    out = np.concatenate(list(_finished(iter([scaled]), sample_rate, report)))
     return out, Written(out.size, report.max_reduction_db, gain_db)
 
 
@@ -77,7 +73,7 @@ def write_output(path: str | Path, chunks: Iterator[np.ndarray], sample_rate: in
                  out_rate: int | None = None, target_lufs: float | None = None) -> Written:
     """Write a rendering (mono chunks at ``sample_rate``) to ``path`` at ``out_rate``; with
     ``target_lufs`` (finite), at that integrated loudness (before the limiter)."""
-    if target_lufs is None or not np.isfinite(target_lufs):
+    if not _matching(target_lufs):
         return _write(path, chunks, sample_rate, out_rate, 0.0)
     with tempfile.TemporaryDirectory(prefix="fastddsp-") as tmp:
         raw = Path(tmp) / "raw.rf64"  # RF64: no 4 GB limit (24 h at 16 kHz is 5.5 GB)
@@ -86,17 +82,32 @@ def write_output(path: str | Path, chunks: Iterator[np.ndarray], sample_rate: in
             for chunk in chunks:
                 meter.add(chunk)
                 f.write(np.asarray(chunk, np.float32))
-        level = meter.lufs()
-        gain_db = float(np.clip(target_lufs - level, -MAX_GAIN_DB, MAX_GAIN_DB)) \
-            if np.isfinite(level) else 0.0
+        gain_db = _gain_db(meter.lufs(), target_lufs)
         with sf.SoundFile(str(raw)) as f:
             blocks = (b * 10 ** (gain_db / 20) for b in f.blocks(1 << 16, dtype="float32"))
             return _write(path, blocks, sample_rate, out_rate, gain_db)
 
 
+def _matching(target_lufs: float | None) -> TypeGuard[float]:
+    """Whether there is a loudness to match (a finite target)."""
+    return target_lufs is not None and bool(np.isfinite(target_lufs))
+
+
+def _gain_db(level: float, target_lufs: float) -> float:
+    """The gain from ``level`` to the target (within ±MAX_GAIN_DB); 0 for silence."""
+    if not np.isfinite(level):
+        return 0.0
+    return float(np.clip(target_lufs - level, -MAX_GAIN_DB, MAX_GAIN_DB))
+
+
+def _finished(chunks: Iterator[np.ndarray], sample_rate: int, report: LimiterReport
+              ) -> Iterator[np.ndarray]:
+    """The chunks faded in and peak-limited: the last stage of every output."""
+    return limit_chunks(fade_in(chunks, sample_rate), sample_rate, report=report)
+
+
 def _write(path: str | Path, chunks: Iterator[np.ndarray], sample_rate: int,
            out_rate: int | None, gain_db: float) -> Written:
     report = LimiterReport()
-    limited = limit_chunks(fade_in(chunks, sample_rate), sample_rate, report=report)
-    n = write_audio_chunks(path, limited, sample_rate, out_rate)
+    n = write_audio_chunks(path, _finished(chunks, sample_rate, report), sample_rate, out_rate)
     return Written(n, report.max_reduction_db, gain_db)

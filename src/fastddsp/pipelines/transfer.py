@@ -20,8 +20,8 @@ from ..features.frames import Features
 from ..features.lufs import LoudnessMeter
 from ..features.pitch import get_tracker
 from ..io import (
-    UNKNOWN_FRAMES,
     check_input_file,
+    known_seconds,
     open_audio,
     output_format,
     read_blocks,
@@ -104,7 +104,7 @@ def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAUL
     m = _model(model)
     check_input_file(src, "audio file")
     with open_audio(src) as f:
-        duration = f.frames / f.samplerate if 0 < f.frames < UNKNOWN_FRAMES else 0.0
+        duration = known_seconds(f)
         input_rate, channels = f.samplerate, f.channels
         sr_out = sr_out or input_rate
     meter = LoudnessMeter(input_rate, channels)
