@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "fastddsp"
 
 # lowest first; a module may import its own layer and the layers below it
 LAYERS = [
-    {"errors", "limits", "atomic", "progress", "io"},
+    {"errors", "limits", "atomic", "progress", "io", "cache"},
     {"dsp"}, {"features"}, {"models"}, {"pipelines"}, {"realtime"}, {"training"}, {"bench"},
     {"pages"}, {"cli"}, {"", "__main__"},
 ]

@@ -139,8 +139,8 @@ def test_cli_voiced_share_uses_the_trackers_threshold(tmp_path, capsys, monkeypa
 def test_the_cache_is_bounded_and_drops_the_least_recently_used(tmp_path, monkeypatch):
     import os
 
+    from fastddsp.cache import cache_entries, clear_cache
     from fastddsp.features import extract_features
-    from fastddsp.features.extract import cache_entries, clear_cache
 
     monkeypatch.setenv("FASTDDSP_CACHE", str(tmp_path / "c"))
     clips = [tone(220.0 * (1 + k / 8), 1.0) for k in range(4)]
@@ -164,8 +164,8 @@ def test_the_cache_is_bounded_and_drops_the_least_recently_used(tmp_path, monkey
 def test_cache_command_and_no_cache(tmp_path, monkeypatch, capsys):
     import soundfile as sf
 
+    from fastddsp.cache import cache_entries
     from fastddsp.cli.main import run
-    from fastddsp.features.extract import cache_entries
 
     monkeypatch.setenv("FASTDDSP_CACHE", str(tmp_path / "c"))
     sf.write(tmp_path / "in.wav", tone(330.0, 1.0), 16000)

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..features.extract import cache_entries, cache_limit_bytes, clear_cache, default_cache_dir
+    from ..cache import cache_entries, cache_limit_bytes, clear_cache, default_cache_dir
 
     folder = default_cache_dir()
     if args.clear:

@@ -41,7 +41,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)  # `train`'s options import the [train] extra
         if getattr(args, "no_cache", False):
-            from ..features.extract import cache_disabled
+            from ..cache import cache_disabled
 
             with cache_disabled():
                 return args.func(args)

@@ -6,13 +6,14 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import soxr
 
 from ..atomic import atomic_path
+from ..cache import cache_enabled, default_cache_dir, trim_cache
 from ..errors import UserError
 from ..io import check_input_file, file_sha256, open_audio, read_blocks, resample
 from ..limits import check_input_rate, check_samples
@@ -21,73 +22,6 @@ from .loudness import frame_centres, loudness_at, loudness_db
 from .pitch import PITCH_RATE, clean_f0, get_tracker
 
 CACHE_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("FASTDDSP_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fastddsp" / "features"
-
-
-MAX_CACHE_MB = 1024.0  # the cache's upper bound (FASTDDSP_CACHE_MAX_MB changes it)
-_enabled = True
-
-
-@contextlib.contextmanager
-def cache_disabled() -> Iterator[None]:
-    """The feature cache neither read nor written within (``--no-cache``)."""
-    global _enabled
-    before, _enabled = _enabled, False
-    try:
-        yield
-    finally:
-        _enabled = before
-
-
-def decoder_cache_dir() -> Path | None:
-    """Where decoders exported for ONNX Runtime are kept (inside the cache, so its bound,
-    ``--no-cache`` and ``fastddsp cache --clear`` cover them); None while the cache is off."""
-    return default_cache_dir() / "decoders" if _enabled else None
-
-
-def cache_limit_bytes() -> int:
-    try:
-        mb = float(os.environ.get("FASTDDSP_CACHE_MAX_MB", MAX_CACHE_MB))
-    except ValueError:
-        raise UserError("FASTDDSP_CACHE_MAX_MB must be a number of megabytes") from None
-    return int(max(mb, 0.0) * 1e6)
-
-
-def cache_entries(folder: Path | None = None) -> list[Path]:
-    """The cache's entries, least recently used first."""
-    folder = default_cache_dir() if folder is None else folder
-    if not folder.is_dir():
-        return []
-    entries = [*folder.glob("*.npz"), *folder.glob("decoders/*.onnx")]
-    return sorted(entries, key=lambda p: p.stat().st_mtime)
-
-
-def clear_cache(folder: Path | None = None) -> tuple[int, int]:
-    """Delete every entry; returns (entries, bytes) removed."""
-    count = size = 0
-    for entry in cache_entries(folder):
-        size += entry.stat().st_size
-        entry.unlink(missing_ok=True)
-        count += 1
-    return count, size
-
-
-def _trim_cache(folder: Path) -> None:
-    """Drop least recently used entries until the cache is within its bound."""
-    entries = cache_entries(folder)
-    sizes = [e.stat().st_size for e in entries]
-    total, limit = sum(sizes), cache_limit_bytes()
-    for entry, size in zip(entries, sizes, strict=True):
-        if total <= limit:
-            break
-        entry.unlink(missing_ok=True)
-        total -= size
 
 
 def _resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -118,7 +52,7 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
     tracker = get_tracker(pitch)
     settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate}
     cache_file = None
-    if cache and _enabled:
+    if cache and cache_enabled():
         folder = default_cache_dir() if cache is True else Path(cache)
         cache_file = folder / f"{_cache_key(audio, sample_rate, settings)}.npz"
         cached = _read_cache(cache_file)
@@ -160,7 +94,7 @@ def _write_cache(cache_file: Path, feats: Features) -> None:
         with atomic_path(cache_file, suffix=".npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, f0_hz=feats.f0_hz, loudness_db=feats.loudness_db,
                      confidence=feats.confidence, frame_rate=feats.frame_rate)
-        _trim_cache(cache_file.parent)
+        trim_cache(cache_file.parent)
     except OSError:
         pass  # a read-only cache is not an error
 
@@ -212,7 +146,7 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
     check_input_file(path, "audio file")
     tracker = get_tracker(pitch)
     cache_file = None
-    if cache and _enabled:
+    if cache and cache_enabled():
         settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate,
                     "block_seconds": block_seconds, "v": CACHE_VERSION}
         digest = file_sha256(path, extra=json.dumps(settings, sort_keys=True).encode())

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cache import decoder_cache_dir
 from ..dsp import SILENCE_DB, Controls, Synth, decoder_inputs
 from ..dsp.synth import gated_controls
 from ..errors import ModelFileError, UserError
-from ..features.extract import decoder_cache_dir
 from ..limits import check_controls
 from .config import ModelConfig, preset_config
 from .decoders import CNNDecoder, GRUDecoder
