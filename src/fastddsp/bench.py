@@ -22,6 +22,7 @@ import torch
 from .features import extract_features
 from .features.adjust import adjust_features
 from .features.frames import Features
+from .models.chain import ChainStep, model_stepper
 from .models.model import Model
 from .models.registry import resolve
 from .pipelines.render import score_loudness
@@ -99,13 +100,19 @@ def bench_model(model: Model, seconds: float = 4.0, runs: int = 20) -> list[Timi
     audio_s = f0_np.size * model.config.hop_size / model.sample_rate
     f0, ld = torch.from_numpy(f0_np)[None], torch.from_numpy(ld_np)[None]
     steady_f0, steady_ld = steady_controls(model, seconds)
-    gen = torch.Generator().manual_seed(0)
     model.eval()
     with torch.inference_mode():
-        controls = model.controls(f0, ld)
+        # the stepped chain as Model.synthesize runs it: the synthesis timed alone on the
+        # controls of the whole input (the decoder flushed), in offline reverb partitions
+        chain = ChainStep(model, 0, model.synth.partition_frames(), model_stepper(model))
+        n_dec = chain.n_decoder_states
+        state = chain.initial_state(1)
+        f0_c, harm, noise, _ = chain.controls(f0, ld, torch.tensor([0]), state[:n_dec], True)
+        first = torch.tensor([-chain.look])
         parts = {
             "decoder": lambda: model.decode(f0, ld),
-            "synth (harmonic+noise+reverb)": lambda: model.synth(controls, gen),
+            "synth (harmonic+noise+reverb)": lambda: chain.synth(f0_c, harm, noise, first,
+                                                                 state[n_dec:]),
             "end-to-end": lambda: model.synthesize(f0_np, ld_np),
         }
         timings = [Timing(name, audio_s, time_call(fn, runs), runs, "realistic")

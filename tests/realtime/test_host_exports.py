@@ -8,7 +8,8 @@ import torch
 from fastddsp.cli.main import run
 from fastddsp.errors import UserError
 from fastddsp.models import load
-from fastddsp.realtime.chain_graph import ChainStep, export_chain
+from fastddsp.models.chain import ChainStep
+from fastddsp.realtime.chain_graph import GraphStep, export_chain
 from fastddsp.realtime.nn_tilde import export_nn_tilde
 from fastddsp.realtime.stream import Stream
 from tests.conftest import shaped
@@ -62,19 +63,38 @@ def run_steps(fn, f0, ld, state, sizes):
     return np.concatenate(outs, 1)[0]
 
 
+def stepped(step: ChainStep):
+    def fn(a, b, s, st):
+        out, new_state = step.step(a, b, torch.tensor([s]), list(st))
+        return [out, *new_state]
+    return fn
+
+
 @pytest.mark.parametrize("name", ["trumpet-tiny", "violin-full", "violin-cnn", "shaped"])
-def test_chain_step_equals_the_streaming_engine(name):
+def test_chain_step_equals_one_pass_rendering_delayed(name):
     model = shaped("violin-cnn") if name == "shaped" else load(name)
     step = ChainStep(model)
     f0, ld = controls(300)
     sizes = [16, 50, 3, 100, 131]
-    with torch.no_grad():
-        got = run_steps(lambda a, b, s, st: [t for t in step(a, b, torch.tensor([s]), *st)],
-                        f0, ld, step.initial_state(), sizes)
-    stream = Stream(model, 256)
-    want = stream.synthesize(np.repeat(f0[0].numpy(), HOP), np.repeat(ld[0].numpy(), HOP))
-    np.testing.assert_allclose(got, want, atol=1e-5)
+    with torch.inference_mode():
+        got = run_steps(stepped(step), f0, ld, step.initial_state(), sizes)
+        want = model(f0, ld, seed=0)[0].numpy()   # the training path: one pass, not stepped
+    delay = (1 + step.look) * HOP
+    assert np.abs(got[:delay]).max() == 0.0
+    n = got.size - delay - HOP                     # one pass holds its last frame
+    np.testing.assert_allclose(got[delay: delay + n], want[:n], atol=1e-5)
     assert np.abs(want).max() > 0.01
+
+
+def test_the_stream_runs_the_chain_step():
+    model = load("violin-cnn")
+    f0, ld = controls(300)
+    step = ChainStep(model)
+    with torch.inference_mode():
+        want = run_steps(stepped(step), f0, ld, step.initial_state(), [300])
+    stream = Stream(model, 256)
+    got = stream.synthesize(np.repeat(f0[0].numpy(), HOP), np.repeat(ld[0].numpy(), HOP))
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["violin-tiny", "trumpet-full", "trumpet-cnn", "shaped"])
@@ -88,7 +108,7 @@ def test_chain_onnx_graph_matches_pytorch(tmp_path, name):
                     str(tmp_path / "chain.onnx")]) == 0
     sess = ort.InferenceSession(str(tmp_path / "chain.onnx"))
     names = [i.name for i in sess.get_inputs()]
-    step = ChainStep(model)
+    step = GraphStep(model)
     f0, ld = controls(400)
     sizes = [250, 16, 134]         # a whole phrase at once, then stream-sized calls
 
@@ -98,16 +118,16 @@ def test_chain_onnx_graph_matches_pytorch(tmp_path, name):
                                    for t in st]], strict=True))
         return sess.run(None, feeds)
 
-    got = run_steps(onnx_fn, f0, ld, step.initial_state(), sizes)
+    got = run_steps(onnx_fn, f0, ld, step.chain.initial_state(), sizes)
     with torch.no_grad():
         want = run_steps(lambda a, b, s, st: list(step(a, b, torch.tensor([s]), *st)),
-                         f0, ld, step.initial_state(), sizes)
+                         f0, ld, step.chain.initial_state(), sizes)
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
 def test_chain_graph_refuses_an_int8_model():
     with pytest.raises(UserError, match="float"):
-        ChainStep(load("violin-tiny-q"))
+        GraphStep(load("violin-tiny-q"))
 
 
 def test_export_cli_nn_tilde(tmp_path):

@@ -124,7 +124,8 @@ def test_phase_is_continuous_across_blocks():
     rendered = engine.decoded - 1       # segments synthesized so far
     samples = rendered * model.config.hop_size
     expected = (2 * np.pi * 440.0 * samples / SR) % (2 * np.pi)
-    assert abs(float(engine.phase[0]) - expected) < 1e-6
+    phase = engine.state[engine.chain.n_decoder_states + 2]   # after prev_f0, prev_harmonics
+    assert phase.dtype == torch.float64 and abs(float(phase[0]) - expected) < 1e-6
     whole = StreamEngine(model)
     whole.reset(1)
     with torch.inference_mode():

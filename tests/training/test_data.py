@@ -53,6 +53,33 @@ def test_prepare_counts_skips_and_reuses(tmp_path, audio_dir):
     assert len(list((tmp_path / "data" / "clips").glob("*.npz"))) == 4
 
 
+def test_an_interrupted_prepare_resumes_where_it_stopped(tmp_path, audio_dir, monkeypatch):
+    (audio_dir / "corrupt.wav").unlink()
+    out = tmp_path / "data"
+    real, calls = data.extract_features, []
+
+    def stops_after_two(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "extract_features", stops_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(audio_dir, out, pitch="fast")
+    assert not (out / "manifest.json").exists() and len(list((out / "clips").glob("*"))) == 2
+    monkeypatch.setattr(data, "extract_features", real)
+    resumed = prepare_dataset(audio_dir, out, pitch="fast")
+    assert (resumed.processed, resumed.reused) == (2, 2)
+    fresh = prepare_dataset(audio_dir, tmp_path / "fresh", pitch="fast")
+    assert json.loads((out / "manifest.json").read_text())["stats"] == json.loads(
+        (tmp_path / "fresh" / "manifest.json").read_text())["stats"]
+    assert fresh.processed == 4
+    # clips made with other settings are made again, not reused
+    other = prepare_dataset(audio_dir, out, pitch="fast", example_seconds=2.0)
+    assert (other.processed, other.reused) == (4, 0)
+
+
 _HOLD_LOCK = """import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .core import silence_gate
+from .core import next_fast_len, silence_gate
 from .harmonic import harmonic_amplitudes, harmonic_synth
 from .noise import filtered_noise, indexed_noise, noise_magnitudes, white_noise
 from .reverb import (
@@ -21,6 +21,7 @@ from .reverb import (
     reverb_fft_size,
     reverb_spectrum,
 )
+from .stream_synth import reverb_partitions
 
 
 @dataclass
@@ -146,6 +147,23 @@ class Synth(nn.Module):
                                                         self.reverb_ir.shape[-1]))
         return render(controls, self.hop, self.sample_rate, self.reverb_ir, generator,
                       seed=seed, reverb_spectrum=spectrum)
+
+    def ir_partitions(self, partition: int) -> torch.Tensor:
+        """``reverb_partitions`` of the IR, cached per size while the IR is unchanged."""
+        ir = self.reverb_ir
+        key = (-partition, -1 if ir is None else ir._version, 0 if ir is None else ir.data_ptr())
+        if key not in self._spectra:
+            if len(self._spectra) > 8:
+                self._spectra.clear()
+            with torch.no_grad():
+                self._spectra[key] = reverb_partitions(ir, partition)
+        return self._spectra[key]
+
+    def partition_frames(self) -> int:
+        """The reverb partition (in frames) for offline rendering: one partition holds the
+        whole IR, and its FFT (two partitions long) is 5-smooth when the hop is."""
+        n_ir = 1 if self.reverb_ir is None else self.reverb_ir.shape[-1]
+        return next_fast_len(-(-n_ir // self.hop))
 
     def ir_spectrum(self, n_fft: int) -> torch.Tensor:
         """The IR's spectrum, cached per size while the IR is unchanged (inference)."""

@@ -1,95 +1,107 @@
-"""Rendering long signals in chunks with bounded memory, equal to one-pass rendering.
+"""Offline rendering of frame-rate controls of any length in bounded memory: the stepped chain
+(``models.chain``) over long blocks, with the end of the sequence rendered as one pass renders
+it. ``Model.synthesize``, ``transfer`` and ``render`` all run this.
 
-Frame-rate inputs of any length are decoded and synthesized chunk by chunk. Each chunk carries
-exactly the state one pass would have: decoder context (CNN receptive field, or the GRU state),
-oscillator phase and the next frame's controls, the neighbouring frames the noise filter's
-overlap-add reaches, and the reverb tail. The noise is the indexable stream of the seed, so
-the concatenated chunks equal ``Model.synthesize`` (within float rounding; tested).
+Blocks of a few seconds go through the decoder (its state carried; flushed at the last block)
+and the synthesis, whose reverb runs in partitions as long as the impulse response (one FFT
+pair a partition, not one a frame). The chain runs ``1 + lookahead`` frames behind its input:
+the output drops that delay, and the last frame segment is rendered towards a copy of the last
+frame (one-pass rendering holds the last frame), so the concatenated blocks equal the one-pass
+rendering (``Model.forward``, the training path) within float rounding (tested).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..dsp.harmonic import harmonic_synth
-from ..dsp.noise import filtered_noise, indexed_noise, noise_context
-from ..dsp.reverb import reverb, reverb_fft_size
-from .model import Model
+from .chain import ChainStep, model_stepper
+
+if TYPE_CHECKING:
+    from .model import Model
+
+BLOCK_FRAMES = 2048  # about 8 s at 250 frames/s
 
 
-class _Decoder:
-    """Decodes frames ``[start, end)`` of the whole input in increasing order, exactly."""
-
-    def __init__(self, model: Model, f0: torch.Tensor, ld: torch.Tensor):
-        self.model, self.f0, self.ld = model, f0, ld
-        self.gru = model.config.decoder == "gru"
-        self.state = None
-        self.done = 0  # GRU: frames decoded so far
-
-    def raw(self, start: int, end: int) -> torch.Tensor:
-        m, n = self.model, self.f0.shape[1]
-        if self.gru:  # recurrent: strictly in order, carrying the state
-            if start != self.done:
-                raise RuntimeError(f"GRU frames must be decoded in order ({start} != {self.done})")
-            out, self.state = m.decode_step(self.f0[:, start:end], self.ld[:, start:end],
-                                            self.state)
-            self.done = end
-            return out
-        past, ahead = m.decoder.receptive_field
-        lo, hi = max(0, start - past), min(n, end + ahead)
-        out = m.decode(self.f0[:, lo:hi], self.ld[:, lo:hi])
-        return out[:, start - lo: end - lo]
+def block_frames(n: int, chunk: int, partition: int, look: int) -> int:
+    """The frames of one block: whole reverb partitions, about ``chunk``, and for a short input
+    no more than it needs (with the decoder's lookahead and the held last frame)."""
+    whole = max(1, round(chunk / partition))
+    need = -(-(n + 1 + look) // partition)
+    return partition * min(whole, need)
 
 
 def render_chunks(model: Model, f0_hz: np.ndarray, loudness_db: np.ndarray,
-                  chunk_frames: int = 2500, seed: int = 0) -> Iterator[np.ndarray]:
+                  chunk_frames: int = BLOCK_FRAMES, seed: int = 0) -> Iterator[np.ndarray]:
     """Yields mono float32 audio, ``chunk_frames * hop`` samples at a time (the last chunk
-    shorter), for frame-rate ``f0_hz`` and ``loudness_db`` of any length."""
-    cfg = model.config
-    hop, sr = cfg.hop_size, cfg.sample_rate
+    shorter), for frame-rate ``f0_hz`` and ``loudness_db`` of any length, decoding in the
+    model's runtime."""
     n = int(np.asarray(f0_hz).size)
     f0 = torch.as_tensor(np.asarray(f0_hz, np.float32))[None]
     ld = torch.as_tensor(np.asarray(loudness_db, np.float32))[None]
-    before, after = noise_context(hop, cfg.n_noise_bands)
-    dec = _Decoder(model, f0, ld)
-    ir = model.synth.reverb_ir
-    tail = torch.zeros(1, 0)
-    phase = torch.zeros(1, dtype=torch.float64)
-    # decoded raw outputs of frames [buf_start, buf_start + buf.shape[1])
-    buf = torch.zeros(1, 0, cfg.n_outputs)
-    buf_start = 0
+    was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        for a in range(0, n, chunk_frames):
-            b = min(n, a + chunk_frames)
-            lo, hi = max(0, a - before), min(n, b + max(after, 1))
-            have = buf_start + buf.shape[1]
-            if hi > have:
-                buf = torch.cat([buf, dec.raw(have, hi)], 1)
-            buf = buf[:, lo - buf_start:]
-            buf_start = lo
-            ctrl = model.controls_from_raw(buf[:, : hi - lo], f0[:, lo:hi], ld[:, lo:hi])
-            i, j = a - lo, b - lo
-            right = b < n
-            harm, phase = harmonic_synth(
-                ctrl.f0_hz[:, i:j], ctrl.harmonics[:, i:j], hop, sr, initial_phase=phase,
-                right_f0=ctrl.f0_hz[:, j: j + 1] if right else None,
-                right_amplitudes=ctrl.harmonics[:, j: j + 1] if right else None)
-            noise = indexed_noise(seed, lo * hop, (hi - lo) * hop)
-            filt = filtered_noise(ctrl.noise, noise, hop)[:, i * hop: j * hop]
-            dry = harm + filt
-            if ir is None:
-                out = dry
-            else:
-                spectrum = model.synth.ir_spectrum(reverb_fft_size(dry.shape[1], ir.shape[-1]))
-                full = reverb(dry, ir, keep_tail=True, spectrum=spectrum)  # dry + whole wet
-                m = max(full.shape[1], tail.shape[1])
-                acc = torch.nn.functional.pad(full, (0, m - full.shape[1]))
-                acc = acc + torch.nn.functional.pad(tail, (0, m - tail.shape[1]))
-                out = acc[:, : dry.shape[1]]
-                tail = acc[:, dry.shape[1]:]
-            yield out[0].numpy().astype(np.float32, copy=False)
+    try:
+        yield from _render(model, f0, ld, n, chunk_frames, seed)
+    finally:
+        model.train(was_training)
 
+
+def _render(model: Model, f0: torch.Tensor, ld: torch.Tensor, n: int, chunk_frames: int,
+            seed: int) -> Iterator[np.ndarray]:
+    hop = model.config.hop_size
+    with torch.inference_mode():
+        decoder = model_stepper(model)
+        partition = model.synth.partition_frames()
+        block = block_frames(n, chunk_frames, partition, int(decoder.lookahead))
+        chain = ChainStep(model, seed, partition, decoder)
+        pieces = _blocks(chain, f0, ld, block)
+        out = torch.zeros(1, 0)
+        skip, left = (1 + chain.look) * hop, n * hop
+        for piece in pieces:
+            drop = min(skip, piece.shape[1])
+            out = torch.cat([out, piece[:, drop:]], 1)
+            skip -= drop
+            while out.shape[1] >= chunk_frames * hop and left > 0:
+                take = min(chunk_frames * hop, left)
+                yield out[0, :take].numpy().astype(np.float32, copy=False)
+                out, left = out[:, take:], left - take
+        if left > 0:
+            yield out[0, :left].numpy().astype(np.float32, copy=False)
+
+
+def _blocks(chain: ChainStep, f0: torch.Tensor, ld: torch.Tensor, block: int
+            ) -> Iterator[torch.Tensor]:
+    """The chain's audio, ``block`` frames at a time, through the end of the input's last
+    segment (the output's first ``1 + look`` frames are the chain's delay)."""
+    n = f0.shape[1]
+    n_dec = chain.n_decoder_states
+    state = chain.initial_state(1)
+    dec_state, synth_state = state[:n_dec], state[n_dec:]
+    done = 0                                # frames synthesized
+    queue: list[torch.Tensor] = []          # controls not yet synthesized: f0, harm, noise
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        f0_q, harm, noise, dec_state = chain.controls(
+            f0[:, a:b], ld[:, a:b], torch.tensor([a]), dec_state, flush=b == n)
+        new = [f0_q, harm, noise]
+        queue = [torch.cat([q, x], 1) for q, x in zip(queue, new, strict=True)] if queue else new
+        if b == n:
+            queue = _end(*queue)
+        ready = queue[0].shape[1] if b == n else queue[0].shape[1] // block * block
+        for s in range(0, ready, block):
+            audio, synth_state = chain.synth(*(q[:, s: s + block] for q in queue),
+                                             torch.tensor([done - chain.look]), synth_state)
+            done += audio.shape[1] // chain.hop
+            yield audio
+        queue = [q[:, ready:] for q in queue]
+
+
+def _end(f0: torch.Tensor, harm: torch.Tensor, noise: torch.Tensor) -> list[torch.Tensor]:
+    """The last controls and a copy of the last frame without noise: the last segment is
+    rendered towards it, as one pass holds the last frame."""
+    return [torch.cat([f0, f0[:, -1:]], 1), torch.cat([harm, harm[:, -1:]], 1),
+            torch.nn.functional.pad(noise, [0, 0, 0, 1])]

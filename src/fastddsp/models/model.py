@@ -14,6 +14,7 @@ from ..dsp import SILENCE_DB, Controls, Synth, decoder_inputs
 from ..dsp.synth import gated_controls
 from ..errors import ModelFileError, UserError
 from ..limits import check_controls
+from .chunked import render_chunks
 from .config import ModelConfig, preset_config
 from .decoders import CNNDecoder, GRUDecoder
 from .file import read_model_file, save_model
@@ -170,7 +171,9 @@ class Model(nn.Module):
 
     @torch.inference_mode()
     def synthesize(self, f0_hz: Any, loudness_db: Any, seed: int = 0) -> np.ndarray:
-        """Frame-rate arrays (at ``frame_rate``) -> mono float32 audio at ``sample_rate``.
+        """Frame-rate arrays (at ``frame_rate``) -> mono float32 audio at ``sample_rate``,
+        rendered by the stepped chain in blocks (``models.chunked``; equal to one pass of
+        ``forward`` within float rounding), the decoder in the model's ``runtime``.
         The noise is seeded, so the same inputs and seed give the same samples. The controls
         must lie within ``limits.check_controls`` (f0 up to Nyquist, loudness up to +50 dB)."""
         f0 = _as_frames("f0_hz", f0_hz)
@@ -178,13 +181,7 @@ class Model(nn.Module):
         if f0.shape != ld.shape:
             raise UserError(f"f0_hz and loudness_db differ in length ({f0.size} vs {ld.size})")
         check_controls(f0, ld, self.sample_rate, "synthesize")
-        was_training = self.training
-        self.eval()
-        try:
-            audio = self(torch.from_numpy(f0)[None], torch.from_numpy(ld)[None], seed=seed)
-        finally:
-            self.train(was_training)
-        return audio[0].numpy().astype(np.float32, copy=False)
+        return np.concatenate(list(render_chunks(self, f0, ld, seed=seed)))
 
     def save(self, path: str | Path) -> Path:
         return save_model(self, path)
@@ -196,6 +193,21 @@ class Model(nn.Module):
                 "runtime": "onnxruntime" if self.is_quantized else self.runtime,
                 "receptive_field_frames": list(self.decoder.receptive_field),
                 "stats": self.stats}
+
+
+@torch.inference_mode()
+def one_pass(model: Model, f0_hz: Any, loudness_db: Any, seed: int = 0) -> np.ndarray:
+    """The whole sequence in one pass of ``Model.forward`` (the training path: one FFT
+    convolution, no state), at inference: the independent reference that the stepped chain
+    (``Model.synthesize``, the stream, the chain graph) is tested against."""
+    f0 = torch.as_tensor(np.asarray(f0_hz, np.float32))[None]
+    ld = torch.as_tensor(np.asarray(loudness_db, np.float32))[None]
+    was_training = model.training
+    model.eval()
+    try:
+        return model(f0, ld, seed=seed)[0].numpy().astype(np.float32, copy=False)
+    finally:
+        model.train(was_training)
 
 
 def load_model(path: str | Path, runtime: str = "onnxruntime") -> Model:

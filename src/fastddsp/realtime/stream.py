@@ -8,10 +8,11 @@ length; each call returns as many samples as it was given.
 What a block carries to the next (all in ``StreamEngine``, a TorchScript-able module, so the
 same code runs in Python, in the nn~ export and in the exported graph):
 - analysis: the last samples of input the next frame's window needs; the last voiced f0;
-- decoder: its causal conv caches (CNNs) or GRU state, see ``models.streaming``;
-- synthesis: oscillator phase and the last frame's controls (amplitudes are interpolated
-  towards the next frame), the filtered-noise overlap-add, the reverb's partitioned
-  convolution state. The white noise is the counter-based stream of ``seed``.
+- the chain (``models.chain.ChainStep``, the same stepped chain offline rendering runs): the
+  decoder's causal conv caches (CNNs) or GRU state, oscillator phase and the last frame's
+  controls (amplitudes are interpolated towards the next frame), the filtered-noise
+  overlap-add, the reverb's partitioned convolution state. The white noise is the
+  counter-based stream of ``seed``.
 
 Timing. Analysis frame f sits at sample t = f * hop and sees the input window
 ``[t - 512, t)`` (pitch: YIN, loudness: DDSP's A-weighted power; both windows 32 ms): it equals
@@ -37,9 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..dsp.core import SILENCE_DB, decoder_inputs
-from ..dsp.stream_synth import initial_synth_state, reverb_partitions, synth_step
-from ..dsp.synth import gated_controls
+from ..dsp.core import SILENCE_DB
 from ..errors import UserError
 from ..features.adjust import adjust_features, adjust_frames, hold_voiced
 from ..features.frames import Features
@@ -47,8 +46,8 @@ from ..features.loudness import frames_loudness, loudness_at, loudness_weights
 from ..features.pitch import PITCH_RATE, clean_f0
 from ..features.yin import Yin, yin_frames
 from ..limits import LOUDNESS_MAX_DB, MAX_INPUT_PEAK
-from ..models.model import Model
-from ..models.streaming import streaming_decoder
+from ..models.chain import ChainStep
+from ..models.model import Model, one_pass
 
 WINDOW = 512                   # analysis window (samples at 16 kHz): pitch and loudness
 ANALYSIS_DELAY = WINDOW // 2   # causal windows = centred windows delayed by this much
@@ -64,17 +63,12 @@ class StreamEngine(nn.Module):
                  loudness_db: float = 0.0, seed: int = 0):
         super().__init__()
         cfg = model.config
-        if cfg.n_noise_bands - 1 > cfg.hop_size:
-            raise UserError("streaming needs hop_size >= n_noise_bands - 1")
         self.sample_rate = cfg.sample_rate
         self.hop = cfg.hop_size
-        self.n_harmonics = cfg.n_harmonics
-        self.noise_delay = cfg.n_noise_bands - 1
-        self.decoder = streaming_decoder(model.decoder)
-        self.lookahead = int(model.decoder.receptive_field[1])
-        weight = reverb_partitions(model.synth.reverb_ir, self.hop)
-        self.register_buffer("reverb_weight", weight)
-        self.n_parts = weight.shape[-1]
+        # the chain, stepped (reverb partitions of one hop: blocks of any number of frames);
+        # an int8 model's decoder runs in ONNX Runtime and keeps the engine in Python
+        self.chain = ChainStep(model, seed)
+        self.lookahead = self.chain.look
         self.synth_delay = (1 + self.lookahead) * self.hop
         self.analyse = cfg.sample_rate == PITCH_RATE
         self.window_size = WINDOW
@@ -90,10 +84,6 @@ class StreamEngine(nn.Module):
         self.max_loudness = LOUDNESS_MAX_DB  # so no finite input overflows the analysis
         self.f0_factor = float(2.0 ** (octave + pitch_shift / 12.0))
         self.gain_db = float(loudness_db)
-        self.seed = seed
-        self.gate_closed, self.gate_open = model.silence_gate_db
-        self.max_harmonic_hz = float(cfg.max_harmonic_hz)
-        self.register_buffer("noise_floor", model.synth.frozen_noise_floor())
         self._init_state(1)
 
     def _init_state(self, batch: int) -> None:
@@ -103,20 +93,13 @@ class StreamEngine(nn.Module):
         self.received = 0
         self.next_frame = 0                              # next analysis/control frame
         self.held_f0 = torch.full([batch], -1.0)         # last voiced f0 (-1: none yet)
-        self.f0_queue = torch.zeros(batch, 0)            # f0 of frames awaiting the decoder
-        self.ld_queue = torch.zeros(batch, 0)            # and their loudness
-        self.decoded = 0                                 # frames out of the decoder
-        state = initial_synth_state(batch, self.n_harmonics, self.hop, self.noise_delay,
-                                    self.n_parts)
-        self.prev_f0, self.prev_harmonics, self.phase = state[0], state[1], state[2]
-        self.noise_tail, self.reverb_history, self.reverb_previous = state[3], state[4], state[5]
-        # synth_step starts with the (silent) segment before frame 0: one hop of the delay
-        self.output = torch.zeros(batch, self.synth_delay - self.hop)
+        self.decoded = 0                                 # frames into the chain
+        self.state = self.chain.initial_state(batch)
+        self.output = torch.zeros(batch, 0)
 
     @torch.jit.export
     def reset(self, batch: int = 1) -> None:
         self._init_state(batch)
-        self.decoder.reset(batch)
 
     @torch.jit.export
     def latency(self) -> int:
@@ -183,27 +166,10 @@ class StreamEngine(nn.Module):
                              self.floor_db)
 
     def _frames(self, f0: torch.Tensor, loudness: torch.Tensor) -> None:
-        """New frames of (adjusted) pitch and loudness -> decoder -> synthesis."""
-        x = decoder_inputs(f0, loudness, self.gate_open)  # floored, as Model.decode_step
-        raw = self.decoder.step(x)
-        self.f0_queue = torch.cat([self.f0_queue, f0], 1)
-        self.ld_queue = torch.cat([self.ld_queue, loudness], 1)
-        m = raw.shape[1]
-        if m == 0:
-            return
-        f0 = self.f0_queue[:, :m]
-        harmonics, noise_mags = gated_controls(
-            raw, f0, self.ld_queue[:, :m], self.n_harmonics, float(self.sample_rate),
-            self.gate_closed, self.gate_open, self.max_harmonic_hz, self.noise_floor)
-        self.f0_queue = self.f0_queue[:, m:]
-        self.ld_queue = self.ld_queue[:, m:]
+        """New frames of (adjusted) pitch and loudness -> the chain -> output."""
         start = torch.tensor([self.decoded], dtype=torch.int64)
-        self.decoded += m
-        out, self.prev_f0, self.prev_harmonics, self.phase, self.noise_tail, \
-            self.reverb_history, self.reverb_previous = synth_step(
-                f0, harmonics, noise_mags, start, self.prev_f0, self.prev_harmonics,
-                self.phase, self.noise_tail, self.reverb_history, self.reverb_previous,
-                self.reverb_weight, self.hop, float(self.sample_rate), self.seed)
+        self.decoded += f0.shape[1]
+        out, self.state = self.chain.step(f0, loudness, start, self.state)
         self.output = torch.cat([self.output, out], 1)
 
     def _pop(self, n: int) -> torch.Tensor:
@@ -343,11 +309,12 @@ def offline_controls(model: Model, audio: np.ndarray, octave: int = 0,
 def offline_reference(model: Model, audio: np.ndarray, octave: int = 0,
                       pitch_shift: float = 0.0, loudness_db: float = 0.0, seed: int = 0,
                       analysis_delay: int = ANALYSIS_DELAY) -> np.ndarray:
-    """What ``process`` computes, offline: ``offline_controls`` through one-pass
-    ``Model.synthesize``. Stream output sample n equals this at n - control latency.
-    With ``analysis_delay=0``: the offline rendering with centred analysis windows."""
+    """What ``process`` computes, offline: ``offline_controls`` rendered in one pass
+    (``models.model.one_pass``, not stepped). Stream output sample n equals this at
+    n - control latency. With ``analysis_delay=0``: the offline rendering with centred
+    analysis windows."""
     f0, ld = offline_controls(model, audio, octave, pitch_shift, loudness_db, analysis_delay)
-    return model.synthesize(f0, ld, seed=seed)
+    return one_pass(model, f0, ld, seed=seed)
 
 
 def onset(audio: np.ndarray, window: int = 256, level: float = 0.5) -> float:
@@ -381,7 +348,7 @@ def measure_latency(model: Model, block_size: int = 64, sample_rate: int = PITCH
         stream = Stream(model, block_size, seed=seed)
         out = np.concatenate([stream.process(x[i: i + block_size])
                               for i in range(0, x.size, block_size)])
-        ref = model.synthesize(f0, ld, seed=seed)
+        ref = one_pass(model, f0, ld, seed=seed)
         lags += [onset(out[k: k + slot]) - onset(ref[k: k + slot])
                  for k in range(0, x.size, slot)]
     return stream.latency, float(np.median(lags))

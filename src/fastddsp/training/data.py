@@ -200,6 +200,11 @@ def _write_dataset(audio_dir: Path, data_dir: Path, files: list[Path], settings:
                 entries.append({**old[sha], "path": rel})
                 summary.reused += 1
                 continue
+            if (n_done := _finished_clip(clips_dir / clip_name, settings)) is not None:
+                entries.append({"path": rel, "sha256": sha, "clip": clip_name, "frames": n_done,
+                                "seconds": n_done / frame_rate})
+                summary.reused += 1
+                continue
             audio, _ = read_audio(path, sample_rate)
             feats = extract_features(audio, sample_rate, pitch=pitch, frame_rate=frame_rate,
                                      loudness_rate=sample_rate)
@@ -211,7 +216,8 @@ def _write_dataset(audio_dir: Path, data_dir: Path, files: list[Path], settings:
         audio = np.pad(audio, (0, max(0, n * int(hop) - audio.size)))[: n * int(hop)]
         with atomic_path(clips_dir / clip_name, suffix=".npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, audio=audio.astype(np.float32), f0_hz=feats.f0_hz,
-                     confidence=feats.confidence, loudness_db=feats.loudness_db)
+                     confidence=feats.confidence, loudness_db=feats.loudness_db,
+                     settings=np.array(json.dumps(settings, sort_keys=True)))
         entries.append({"path": rel, "sha256": sha, "clip": clip_name, "frames": n,
                         "seconds": n / frame_rate})
         summary.processed += 1
@@ -243,6 +249,21 @@ def _write_dataset(audio_dir: Path, data_dir: Path, files: list[Path], settings:
         if stale.name not in keep:
             stale.unlink()
     return summary
+
+
+def _finished_clip(path: Path, settings: dict[str, Any]) -> int | None:
+    """Frames of a clip an earlier, interrupted prepare finished with the same ``settings``
+    (each clip file records them), so that a long CREPE run resumes where it stopped; ``None``
+    when there is no such clip."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            if "settings" not in z.files or json.loads(str(z["settings"])) != settings:
+                return None
+            return int(z["f0_hz"].size)
+    except (OSError, ValueError, json.JSONDecodeError):
+        return None
 
 
 def read_manifest(data_dir: str | Path) -> dict[str, Any]:
