@@ -8,6 +8,7 @@ Exit codes: 0 success, 2 bad input or a missing optional extra (one line on stde
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -76,4 +77,12 @@ def _internal_error(e: Exception) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    code = run()
+    if code == 130:
+        # Interrupted: leave at once. Finalizing the interpreter after an interrupt that hit
+        # the middle of a C extension's import (PyTorch's takes ~1.5 s) could die of the
+        # signal after all (exit -2, seen about once in 40 interrupts there).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
