@@ -496,3 +496,34 @@ def test_the_progress_bar_counts_steps_and_the_last_line_says_where_everything_w
     assert last.startswith(f"wrote {out}: steps 0->7")
     assert "training loss" in last and "validation loss" in last
     assert f"validation audio in {out.with_suffix('.run') / 'audio'}" in last
+
+
+CREDIT = "Partita No. 2 by J. S. Bach, played by A. Violinist, CC BY 3.0, example.org/x"
+
+
+def test_a_model_carries_the_attribution_of_its_recordings(tmp_path, capsys):
+    from fastddsp.cli.main import run
+    from fastddsp.training.quantize import quantize_model
+
+    audio = tmp_path / "audio"
+    write_instrument(audio, n_files=2, seconds=5.0)
+    (audio / "ATTRIBUTION.txt").write_text(CREDIT.replace(", ", ",\n  ") + "\n")
+    prepare_dataset(audio, tmp_path / "data", pitch="fast")   # read from ATTRIBUTION.txt
+    assert json.loads((tmp_path / "data" / "manifest.json").read_text())["attribution"] == CREDIT
+    cfg = TrainConfig(preset="tiny", steps=2, batch_size=2, val_every=1000)
+    model = fastddsp.load(train(tmp_path / "data", tmp_path / "m", cfg, progress=False).model_path)
+    assert model.attribution == CREDIT and model.describe()["attribution"] == CREDIT
+    assert run(["info", str(tmp_path / "m.fddsp")]) == 0
+    assert f"attribution: {CREDIT}\n" in capsys.readouterr().out
+    clip = fastddsp.load("violin-tiny")
+    assert clip.attribution == ""  # the bundled models: none yet
+    # int8 keeps it; fine-tuning on other recordings adds theirs
+    q = quantize_model(model, tmp_path / "data")
+    q.save(tmp_path / "q.fddsp")
+    assert fastddsp.load(tmp_path / "q.fddsp").attribution == CREDIT
+    prepare_dataset(audio, tmp_path / "data2", pitch="fast", attribution="Other take, CC0")
+    cfg = TrainConfig(preset=None, init=str(tmp_path / "m.fddsp"), steps=2, batch_size=2,
+                      val_every=1000, reverb="free")
+    tuned = fastddsp.load(train(tmp_path / "data2", tmp_path / "t", cfg,
+                                progress=False).model_path)
+    assert tuned.attribution == f"{CREDIT}; Other take, CC0"

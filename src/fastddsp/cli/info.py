@@ -31,4 +31,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{key}: {value}")
     if info["stats"]:
         print(f"stats: {', '.join(sorted(info['stats']))}")
+    if info["attribution"]:
+        print(f"attribution: {info['attribution']}")
     return 0

@@ -29,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="share of files held out for validation (default 0.1, at least one)")
     s.add_argument("--val", action="append", metavar="FILE",
                    help="hold out this file (path relative to AUDIO_DIR); repeatable")
+    s.add_argument("--attribution", metavar="TEXT",
+                   help="credit the recordings' licence asks for (CC BY: author, title, "
+                   "licence, source), carried by every model trained on this folder "
+                   "(default: the text of AUDIO_DIR/ATTRIBUTION.txt, if any)")
     s.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar (it shows only on a terminal anyway)")
     add_cache_option(s)
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
                             frame_rate=args.frame_rate, pitch=args.pitch,
                             example_seconds=args.example_seconds, hop_seconds=args.hop_seconds,
                             val_fraction=args.val_fraction, val_names=args.val or (),
-                            progress=progress_bar("prepare", args.quiet))
+                            progress=progress_bar("prepare", args.quiet),
+                            attribution=args.attribution)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     print(f"{s.data_dir}: {s.processed} processed, {s.reused} unchanged, "

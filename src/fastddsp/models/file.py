@@ -68,6 +68,7 @@ def save_model(model: Model, path: str | Path) -> Path:
         "config": json.dumps(model.config.to_dict()),
         "stats": json.dumps(model.stats, allow_nan=False),
         **backend,
+        **({"attribution": model.attribution} if model.attribution else {}),
     }
     metadata["sha256"] = tensor_digest(tensors, metadata)
     with atomic_path(path) as tmp:

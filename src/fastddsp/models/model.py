@@ -64,6 +64,8 @@ class Model(nn.Module):
                                config.reverb_seconds, config.n_noise_bands,
                                config.max_harmonic_hz, config.noise_floor)
         self.stats: dict[str, Any] = dict(stats or {})
+        # credit the training recordings' licence asks for (CC BY), saved in the model file
+        self.attribution = ""
         self.eval()
 
     @classmethod
@@ -192,6 +194,7 @@ class Model(nn.Module):
                 "int8": self.is_quantized,
                 "runtime": "onnxruntime" if self.is_quantized else self.runtime,
                 "receptive_field_frames": list(self.decoder.receptive_field),
+                "attribution": self.attribution,
                 "stats": self.stats}
 
 
@@ -224,4 +227,5 @@ def load_model(path: str | Path, runtime: str = "onnxruntime") -> Model:
         raise ModelFileError(f"{path}: weights do not fit the config: "
                              f"{str(e).splitlines()[0]}") from None
     model.runtime = runtime
+    model.attribution = meta.get("attribution", "")
     return model.eval()

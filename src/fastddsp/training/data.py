@@ -120,7 +120,10 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
                     example_seconds: float = 4.0, hop_seconds: float = 1.0,
                     val_fraction: float = 0.1, val_names: Iterable[str] = (),
                     progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None,
-                    ) -> PrepareSummary:
+                    attribution: str | None = None) -> PrepareSummary:
+    """Audio files under ``audio_dir`` -> a data folder (see the module docs). ``attribution``
+    (default: the text of ``ATTRIBUTION.txt`` in ``audio_dir``, if any) is the credit the
+    recordings' licence asks for: models trained on the folder carry it."""
     audio_dir, data_dir = Path(audio_dir), Path(data_dir)
     if not 0 <= val_fraction < 1:
         raise UserError("--val-fraction must be within [0, 1)")
@@ -138,9 +141,23 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
     tracker = get_tracker(pitch)
     settings = {"format": FORMAT_VERSION, "sample_rate": sample_rate, "frame_rate": frame_rate,
                 "pitch": pitch, "example_seconds": example_seconds, "hop_seconds": hop_seconds}
+    if attribution is None:
+        attribution = read_attribution(audio_dir)
     with _prepare_lock(data_dir):
         return _write_dataset(audio_dir, data_dir, files, settings, tracker.voicing_threshold,
-                              val_fraction, val_names, progress)
+                              val_fraction, val_names, progress, attribution.strip())
+
+
+ATTRIBUTION_FILE = "ATTRIBUTION.txt"
+
+
+def read_attribution(audio_dir: Path) -> str:
+    """The text of ``audio_dir``'s ``ATTRIBUTION.txt`` as one line ("" without one)."""
+    path = audio_dir / ATTRIBUTION_FILE
+    try:
+        return " ".join(path.read_text(encoding="utf-8").split()) if path.is_file() else ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
 
 
 @contextlib.contextmanager
@@ -171,8 +188,8 @@ def _prepare_lock(data_dir: Path) -> Iterator[None]:
 
 def _write_dataset(audio_dir: Path, data_dir: Path, files: list[Path], settings: dict[str, Any],
                    voicing_threshold: float, val_fraction: float, val_names: Iterable[str],
-                   progress: Callable[[Iterable[Path]], Iterable[Path]] | None
-                   ) -> PrepareSummary:
+                   progress: Callable[[Iterable[Path]], Iterable[Path]] | None,
+                   attribution: str = "") -> PrepareSummary:
     """``prepare_dataset``'s work, once its arguments are checked and the folder is locked."""
     sample_rate, frame_rate, pitch = (settings[k] for k in ("sample_rate", "frame_rate", "pitch"))
     example_seconds, hop_seconds = settings["example_seconds"], settings["hop_seconds"]
@@ -242,7 +259,8 @@ def _write_dataset(audio_dir: Path, data_dir: Path, files: list[Path], settings:
     stats = compute_stats(train_clips, voicing_threshold)
     stats.update({"train_seconds": round(summary.train_seconds, 3), "pitch_tracker": pitch})
     manifest = {"settings": settings, "files": entries, "stats": stats,
-                "skipped": [{"path": p, "reason": r} for p, r in summary.skipped]}
+                "skipped": [{"path": p, "reason": r} for p, r in summary.skipped],
+                **({"attribution": attribution} if attribution else {})}
     write_text_atomic(manifest_path, json.dumps(manifest, indent=1))
     keep = {e["clip"] for e in entries}
     for stale in clips_dir.glob("*.npz"):

@@ -72,6 +72,7 @@ def quantize_model(model: Model, data_dir: str | Path) -> Model:
                         nodes_to_exclude=keep_float)
         onnx_bytes = q8.read_bytes()
     q = Model(model.config, stats=dict(model.stats))
+    q.attribution = model.attribution
     q.synth.load_state_dict(model.synth.state_dict())
     q.decoder = OnnxDecoder(onnx_bytes, model.decoder.receptive_field, model.decoder_parameters)
     q.stats["quantization"] = {"kind": "int8 static, ONNX Runtime QDQ, per-channel weights",

@@ -519,6 +519,8 @@ def _build_model(cfg: TrainConfig, init: Model | None, manifest: dict[str, Any],
                         f"{config.frame_rate:g} frames/s; {data_dir} was prepared at {sr} Hz, "
                         f"{fr:g} frames/s")
     model = Model(config, stats=manifest.get("stats", {}), seed=cfg.seed)
+    credits = [init.attribution if init is not None else "", manifest.get("attribution", "")]
+    model.attribution = "; ".join(dict.fromkeys(c for c in credits if c))  # (no repeats)
     if init is not None:  # a noise floor switched on (or off) by this run starts afresh (or goes)
         result = model.load_state_dict(init.state_dict(), strict=False)
         if {*result.missing_keys, *result.unexpected_keys} - {"synth.log_noise_floor"}:
