@@ -33,7 +33,14 @@ def imports(path: Path) -> list[tuple[str, bool, int]]:
     tree = ast.parse(path.read_text())
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    top = {id(n) for n in tree.body}
+    top = set()  # module level: outside any function (a `try:` at module level included)
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        top.add(id(node))
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            pending += [c for c in ast.iter_child_nodes(node)
+                        if isinstance(c, ast.stmt | ast.excepthandler)]
     skip = set()
     for node in tree.body:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):

@@ -196,16 +196,8 @@ def _write_dataset(audio_dir: Path, data_dir: Path, files: list[Path], settings:
     hop = sample_rate / frame_rate
     clips_dir = data_dir / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
-    old: dict[str, Any] = {}
     manifest_path = data_dir / MANIFEST
-    if manifest_path.is_file():
-        try:
-            prev = json.loads(manifest_path.read_text())
-            if prev.get("settings") == settings:
-                old = {f["sha256"]: f for f in prev.get("files", [])}
-        except (OSError, json.JSONDecodeError):
-            old = {}
-
+    old = _previous_entries(manifest_path, settings)
     summary = PrepareSummary(data_dir)
     entries: list[dict[str, Any]] = []
     for path in (progress(files) if progress else files):
@@ -267,6 +259,17 @@ def _write_dataset(audio_dir: Path, data_dir: Path, files: list[Path], settings:
         if stale.name not in keep:
             stale.unlink()
     return summary
+
+
+def _previous_entries(manifest_path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """sha256 -> file entry of the folder's manifest, when it was made with ``settings``."""
+    try:
+        prev = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if prev.get("settings") != settings:
+        return {}
+    return {f["sha256"]: f for f in prev.get("files", [])}
 
 
 def _finished_clip(path: Path, settings: dict[str, Any]) -> int | None:
