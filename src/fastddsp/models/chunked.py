@@ -42,12 +42,14 @@ def render_chunks(model: Model, f0_hz: np.ndarray, loudness_db: np.ndarray,
     n = int(np.asarray(f0_hz).size)
     f0 = torch.as_tensor(np.asarray(f0_hz, np.float32))[None]
     ld = torch.as_tensor(np.asarray(loudness_db, np.float32))[None]
-    was_training = model.training
-    model.eval()
+    was_training = model.training  # (switched only when needed: a walk over every module)
+    if was_training:
+        model.eval()
     try:
         yield from _render(model, f0, ld, n, chunk_frames, seed)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
 
 
 def _render(model: Model, f0: torch.Tensor, ld: torch.Tensor, n: int, chunk_frames: int,
