@@ -1,7 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
 
+import fastddsp
 from fastddsp import Model
 from fastddsp.cli.main import run
 from fastddsp.training.evaluate import evaluate_model, evaluate_outputs, score_pair
@@ -66,3 +69,31 @@ def test_eval_says_which_split_it_scored(tmp_path, capsys):
     assert run(["eval", str(model), str(tmp_path / "audio"), "--pitch", "fast",
                 "--features-pitch", "fast"]) == 0
     assert capsys.readouterr().out.startswith(f"scored: all 3 audio files of {tmp_path / 'audio'}")
+
+
+def test_eval_scores_once_per_tracker(tmp_path, capsys):
+    """Users' features come from different trackers: eval scores the model with each."""
+    from tests.synthetic import write_instrument
+
+    write_instrument(tmp_path / "audio", n_files=2, seconds=3.0)
+    model = fastddsp.load("violin-tiny")
+    path = model.save(tmp_path / "m.fddsp")
+    out = tmp_path / "ev"
+    assert run(["eval", str(path), str(tmp_path / "audio"), "--pitch", "fast", "-o", str(out),
+                "--features-pitch", "fast", "crepe-tiny"]) == 0
+    text = capsys.readouterr().out
+    for tracker in ("fast", "crepe-tiny"):
+        scores = json.loads((out / tracker / "scores.json").read_text())
+        assert scores["scored"].endswith(f"(features by {tracker})")
+        want = evaluate_model(model, tmp_path / "audio", features_pitch=tracker,
+                              score_pitch="fast").mean()
+        assert scores["mean"]["spectral_distance"] == pytest.approx(want["spectral_distance"],
+                                                                    abs=1e-4)
+        assert f"{tracker} {want['spectral_distance']:.3f} spectral" in text.splitlines()[-1]
+    assert text.splitlines()[-1].startswith("per tracker: fast ")
+    from fastddsp.training.data import prepare_dataset
+
+    prepared = tmp_path / "data"
+    prepare_dataset(tmp_path / "audio", prepared, pitch="fast")
+    assert run(["eval", str(path), str(prepared), "--features-pitch", "fast", "crepe-tiny"]) == 2
+    assert "carries its own features" in capsys.readouterr().err
