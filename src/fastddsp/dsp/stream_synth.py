@@ -88,15 +88,20 @@ def synth_step(f0_hz: torch.Tensor, harmonics: torch.Tensor, noise_mags: torch.T
     audio, new_phase = harmonic_synth(left_f0, left_h, hop, sample_rate, phase, f0_hz[:, -1:],
                                       harmonics[:, -1:], trim=not graph)
     dry = audio + noise
-    sounding = (segment >= 0).to(dry.dtype).view(1, n, 1)
-    dry = (dry.view(batch, n, hop) * sounding).reshape(batch, n * hop)
+    if graph or bool((start < 1).any()):  # segments before frame 0 are silent
+        sounding = (segment >= 0).to(dry.dtype).view(1, n, 1)
+        dry = (dry.view(batch, n, hop) * sounding).reshape(batch, n * hop)
     # reverb, partitioned overlap-save in blocks of P samples: Y[i] = sum_j X[i + j] H[K - 1 - j]
     # per bin (for the graph, complex products in real arithmetic)
     size = reverb_previous.shape[1]
     short = (-n * hop) % size  # a last call may end inside a partition: zeros complete it
     blocks = torch.nn.functional.pad(dry, [0, short]).reshape(batch, -1, size)
     joined = torch.cat([reverb_previous.unsqueeze(1), blocks], 1)
-    spec = torch.fft.rfft(torch.cat([joined[:, :-1], joined[:, 1:]], 2), 2 * size)
+    if graph:
+        pairs = torch.cat([joined[:, :-1], joined[:, 1:]], 2)        # [B, blocks, 2P]
+    else:  # the same as a view, without the copy
+        pairs = joined.reshape(batch, -1).unfold(1, 2 * size, size)
+    spec = torch.fft.rfft(pairs, 2 * size)
     hist = torch.cat([reverb_history, torch.stack([spec.real, spec.imag], -1)], 1)
     n_parts = reverb_weight.shape[-1]
     if graph:
