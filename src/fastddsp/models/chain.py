@@ -3,7 +3,8 @@ the next frames at a time, every piece of state explicit. The one implementation
 
 - the stream (``realtime.stream``) calls it block by block (reverb partitions of one hop);
 - the chunked renderer (``models.chunked``: ``Model.synthesize``, ``transfer``, ``render``)
-  calls it on long blocks (reverb partitions of a block), and ends the sequence with ``flush``;
+  calls it on blocks of seconds (reverb partitions as long as the impulse response), and ends
+  the sequence with ``flush``;
 - the chain graph (``realtime.chain_graph``) is this module exported to ONNX.
 
 A call with frames ``[start, start + n)`` of pitch and loudness renders the frame segments
@@ -42,8 +43,8 @@ def model_stepper(model: Model, runtime: str | None = None) -> nn.Module:
 
 class ChainStep(nn.Module):
     """``model``'s chain, stepped. ``partition_frames``: the reverb's partition in frames
-    (every call then takes a multiple of it); ``decoder``: a stepped decoder (default: the
-    model's, in PyTorch)."""
+    (every call then takes a multiple of it, but a sequence's last); ``decoder``: a stepped
+    decoder (default: the model's, in PyTorch)."""
 
     def __init__(self, model: Model, seed: int = 0, partition_frames: int = 1,
                  decoder: nn.Module | None = None):
