@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from fastddsp import Model, load
 from fastddsp.dsp.noise import indexed_noise
@@ -47,3 +48,13 @@ def test_every_runtime_renders_the_same(name):
         chunks[runtime] = np.concatenate(list(render_chunks(m, f0, ld, chunk_frames=700)))
     np.testing.assert_allclose(chunks["onnxruntime"], chunks["torch"], atol=2e-5)
     assert np.abs(chunks["torch"]).max() > 0.01
+
+
+def test_the_caller_keeps_its_grad_mode_between_chunks():
+    """Inference mode covers the rendering of each block, not the caller's code between
+    chunks (a suspended generator must not leave it switched on)."""
+    m = Model.from_preset("tiny")
+    f0, ld = np.full(3000, 300.0), np.full(3000, -30.0)
+    modes = [(torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+             for _ in render_chunks(m, f0, ld, chunk_frames=300)]
+    assert len(modes) == 10 and set(modes) == {(True, False)}

@@ -60,46 +60,51 @@ def _render(model: Model, f0: torch.Tensor, ld: torch.Tensor, n: int, chunk_fram
         partition = model.synth.partition_frames()
         block = block_frames(n, chunk_frames, partition, int(decoder.lookahead))
         chain = ChainStep(model, seed, partition, decoder)
-        pieces = _blocks(chain, f0, ld, block)
-        out = torch.zeros(1, 0)
-        skip, left = (1 + chain.look) * hop, n * hop
-        for piece in pieces:
-            drop = min(skip, piece.shape[1])
-            out = torch.cat([out, piece[:, drop:]], 1)
-            skip -= drop
-            while out.shape[1] >= chunk_frames * hop and left > 0:
-                take = min(chunk_frames * hop, left)
-                yield out[0, :take].numpy().astype(np.float32, copy=False)
-                out, left = out[:, take:], left - take
-        if left > 0:
-            yield out[0, :left].numpy().astype(np.float32, copy=False)
+    out = torch.zeros(1, 0)
+    skip, left = (1 + chain.look) * hop, n * hop
+    for piece in _blocks(chain, f0, ld, block):
+        drop = min(skip, piece.shape[1])
+        out = torch.cat([out, piece[:, drop:]], 1)
+        skip -= drop
+        while out.shape[1] >= chunk_frames * hop and left > 0:
+            take = min(chunk_frames * hop, left)
+            yield out[0, :take].numpy().astype(np.float32, copy=False)
+            out, left = out[:, take:], left - take
+    if left > 0:
+        yield out[0, :left].numpy().astype(np.float32, copy=False)
 
 
 def _blocks(chain: ChainStep, f0: torch.Tensor, ld: torch.Tensor, block: int
             ) -> Iterator[torch.Tensor]:
     """The chain's audio, ``block`` frames at a time, through the end of the input's last
-    segment (the output's first ``1 + look`` frames are the chain's delay)."""
+    segment (the output's first ``1 + look`` frames are the chain's delay). Each block is
+    computed in inference mode; the caller's code between blocks runs in its own mode."""
     n = f0.shape[1]
     n_dec = chain.n_decoder_states
-    state = chain.initial_state(1)
+    with torch.inference_mode():
+        state = chain.initial_state(1)
     dec_state, synth_state = state[:n_dec], state[n_dec:]
     done = 0                                # frames synthesized
     queue: list[torch.Tensor] = []          # controls not yet synthesized: f0, harm, noise
     for a in range(0, n, block):
         b = min(n, a + block)
-        f0_q, harm, noise, dec_state = chain.controls(
-            f0[:, a:b], ld[:, a:b], torch.tensor([a]), dec_state, flush=b == n)
-        new = [f0_q, harm, noise]
-        queue = [torch.cat([q, x], 1) for q, x in zip(queue, new, strict=True)] if queue else new
-        if b == n:
-            queue = _end(*queue)
-        ready = queue[0].shape[1] if b == n else queue[0].shape[1] // block * block
-        for s in range(0, ready, block):
-            audio, synth_state = chain.synth(*(q[:, s: s + block] for q in queue),
-                                             torch.tensor([done - chain.look]), synth_state)
-            done += audio.shape[1] // chain.hop
-            yield audio
-        queue = [q[:, ready:] for q in queue]
+        pieces = []
+        with torch.inference_mode():
+            f0_q, harm, noise, dec_state = chain.controls(
+                f0[:, a:b], ld[:, a:b], torch.tensor([a]), dec_state, flush=b == n)
+            new = [f0_q, harm, noise]
+            queue = ([torch.cat([q, x], 1) for q, x in zip(queue, new, strict=True)]
+                     if queue else new)
+            if b == n:
+                queue = _end(*queue)
+            ready = queue[0].shape[1] if b == n else queue[0].shape[1] // block * block
+            for s in range(0, ready, block):
+                audio, synth_state = chain.synth(*(q[:, s: s + block] for q in queue),
+                                                 torch.tensor([done - chain.look]), synth_state)
+                done += audio.shape[1] // chain.hop
+                pieces.append(audio)
+            queue = [q[:, ready:] for q in queue]
+        yield from pieces
 
 
 def _end(f0: torch.Tensor, harm: torch.Tensor, noise: torch.Tensor) -> list[torch.Tensor]:
