@@ -192,3 +192,17 @@ def test_the_exported_decoder_is_cached_and_leaves_the_global_rng_alone(tmp_path
     monkeypatch.setenv("FASTDDSP_CACHE", str(tmp_path / "cache"))
     assert np.array_equal(fastddsp.load("violin-cnn").synthesize(f0, ld), first)
     assert graph.read_bytes() != b"damaged"
+
+
+def test_writing_an_exported_decoder_keeps_the_cache_within_its_bound(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("FASTDDSP_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    old = tmp_path / "cache" / "old-features.npz"
+    old.write_bytes(b"x" * 300_000)
+    os.utime(old, (1, 1))                                  # the least recently used entry
+    monkeypatch.setenv("FASTDDSP_CACHE_MAX_MB", "0.1")     # tiny's graph fits, with the old not
+    fastddsp.load("violin-tiny").synthesize(np.full(50, 330.0), np.full(50, -30.0))
+    assert not old.exists()
+    assert len(list((tmp_path / "cache" / "decoders").glob("*.onnx"))) == 1

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path
+from ..cache import trim_cache
 
 
 class OnnxDecoder(nn.Module):
@@ -126,6 +127,8 @@ def runtime_decoder(decoder: nn.Module, cache_dir: Path | None = None) -> OnnxDe
             path.unlink(missing_ok=True)
     graph = _export(decoder)
     if path is not None:
-        with contextlib.suppress(OSError), atomic_path(path) as tmp:  # read-only: no error
-            tmp.write_bytes(graph)
+        with contextlib.suppress(OSError):  # a read-only cache is not an error
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(graph)
+            trim_cache(path.parent.parent)  # the cache's root (``cache.decoder_cache_dir``)
     return OnnxDecoder(graph, decoder.receptive_field, n_params)
