@@ -77,8 +77,8 @@ def _file(args: argparse.Namespace, model: Model) -> int:
     print(f"wrote {r.output} ({r.seconds:.2f} s); latency {r.latency_samples} samples "
           f"({1000 * r.latency_samples / model.sample_rate:.1f} ms)"
           f"{'' if args.keep_latency else ', compensated'}")
-    if limiter_note(r.limited_db):
-        print(f"  {limiter_note(r.limited_db)}")
+    if note := limiter_note(r.limited_db):
+        print(f"  {note}")
     if t.get("blocks"):
         print(f"{t['blocks']} blocks of {t['block_ms']:.1f} ms: processing median "
               f"{t['median_ms']:.3f} ms, p99 {t['p99_ms']:.3f} ms, max {t['max_ms']:.3f} ms, "
@@ -100,6 +100,6 @@ def _devices(args: argparse.Namespace, model: Model) -> int:
           f"{stream.latency_ms:.1f} ms + buffering; Ctrl-C stops")
     state = run_live(stream, args.input, args.output, seconds=args.seconds, report=report)
     print(f"\nstopped after {state.blocks} blocks, {state.xruns} xruns")
-    if limiter_note(state.limiter.max_reduction_db):
-        print(f"  {limiter_note(state.limiter.max_reduction_db)}")
+    if note := limiter_note(state.limiter.max_reduction_db):
+        print(f"  {note}")
     return 0
