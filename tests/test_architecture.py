@@ -15,9 +15,11 @@ LAYERS = [
     {"pages"}, {"cli"}, {"", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
-# third-party modules a function may import: optional extras, a platform-only module, and
-# ONNX Runtime (a second's import, only paid by the paths that run it)
-LAZY_THIRD_PARTY = {"onnxruntime", "sounddevice", "uvicorn", "matplotlib", "fcntl"}
+# third-party modules a function may import: optional extras (rtmidi: MIDI keyboards), a
+# platform-only module, ONNX Runtime (a second's import, only paid by the paths that run
+# it) and scipy.signal with pyloudnorm (0.8 s: only the paths that filter or measure LUFS)
+LAZY_THIRD_PARTY = {"onnxruntime", "sounddevice", "rtmidi", "uvicorn", "matplotlib", "fcntl",
+                    "scipy", "pyloudnorm"}
 
 
 def module_name(path: Path) -> str:

@@ -184,3 +184,23 @@ def test_real_style_controls_equal_the_per_sample_reference(kind):
     audible = (f0_up[:, None] * k < SR / 2) & (f0_up[:, None] > 0)
     ref = (a * torch.sin(phase[0].double()[:, None] * k) * audible).sum(-1)
     assert (fast[0].double() - ref).abs().max().item() < 1e-4
+
+
+def test_rests_are_skipped_with_the_same_numbers():
+    """Segments silent at both ends are not computed (the sparse path); everything else is
+    what computing every segment gives, next-block controls and Nyquist crossings included."""
+    torch.manual_seed(0)
+    batch, frames, k, hop = 3, 40, 30, 64
+    f0 = 200 + 4000 * torch.rand(batch, frames)          # some harmonics cross Nyquist
+    amps = torch.rand(batch, frames, k)
+    amps[0, 5:20] = 0.0                                   # a rest
+    amps[1] = 0.0                                         # an idle voice
+    amps[2, :, 10:] = 0.0                                 # fewer harmonics
+    right_f0, right_amps = f0[:, -1:] * 1.1, amps[:, -1:] * 0.5
+    phase0 = torch.rand(batch, dtype=torch.float64)
+    sparse, end_s = harmonic_synth(f0, amps, hop, 16000, phase0, right_f0, right_amps)
+    dense, end_d = harmonic_synth(f0, amps, hop, 16000, phase0, right_f0, right_amps,
+                                  trim=False)
+    assert torch.allclose(sparse, dense, atol=1e-5) and torch.equal(end_s, end_d)
+    assert sparse[1].abs().max() == 0 and sparse[0, 6 * hop: 19 * hop].abs().max() == 0
+    assert dense.abs().max() > 1.0

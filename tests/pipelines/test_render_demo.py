@@ -101,8 +101,8 @@ def test_demo_page_has_every_model_and_clip(tmp_path, monkeypatch):
 
 
 def test_scores_play_at_the_models_training_loudness():
-    from fastddsp.pipelines.render import render_notes, score_loudness
-    from fastddsp.pipelines.score import Note, notes_to_features
+    from fastddsp.pipelines.render import render_notes
+    from fastddsp.pipelines.score import Note, notes_to_features, score_loudness
 
     model = fastddsp.load("violin-tiny")
     q = model.stats["loudness_db"]["quantiles"]

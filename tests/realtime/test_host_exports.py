@@ -23,9 +23,10 @@ def test_nn_tilde_module_follows_the_conventions_and_streams(tmp_path, name):
     model = shaped("violin-tiny") if name == "shaped" else load(name)
     export_nn_tilde(model, tmp_path / "violin.ts")
     ts = torch.jit.load(str(tmp_path / "violin.ts"))
-    assert ts.get_methods() == ["forward", "synthesize"]
+    assert ts.get_methods() == ["forward", "synthesize", "synthesize_voices"]
     assert ts.forward_params.tolist() == [1, 1, 1, 1]
     assert ts.synthesize_params.tolist() == [2, 1, 1, 1]
+    assert ts.synthesize_voices_params.tolist() == [16, 1, 1, 1]
     assert ts.get_attributes() == ["octave", "pitch_shift", "loudness"]
     assert [ts.octave_params.tolist(), ts.loudness_params.tolist()] == [[1], [2]]
     assert len(ts.synthesize_input_labels) == 2 and ts.sr == 16000 and ts.latency() == 320
@@ -41,6 +42,30 @@ def test_nn_tilde_module_follows_the_conventions_and_streams(tmp_path, name):
     with torch.inference_mode():  # mc.nn~ calls with a batch
         assert ts(torch.zeros(4, 1, 256)).shape == (4, 1, 256)
         assert ts.synthesize(torch.zeros(1, 2, 300)).shape == (1, 1, 300)
+
+
+def test_nn_tilde_voices_are_the_mono_engines_in_one_room(tmp_path):
+    """synthesize_voices: each voice pair of inlets is a voice, all in one reverb; the reverb
+    is linear, so the mix equals the sum of the same voices each through its own reverb."""
+    model = load("violin-cnn")
+    export_nn_tilde(model, tmp_path / "v.ts", voices=3)
+    ts = torch.jit.load(str(tmp_path / "v.ts"))
+    assert ts.synthesize_voices_params.tolist() == [6, 1, 1, 1]
+    assert ts.synthesize_voices_input_labels[:2] == ["(signal) voice 1 f0 in Hz",
+                                                     "(signal) voice 1 loudness in dB"]
+    n = 16000
+    t = torch.arange(n) / 16000.0
+    f0 = torch.stack([440 * 2 ** (v / 12 + 0.02 * torch.sin(6 * t)) for v in (0, 4, 7)])
+    ld = torch.stack([-30 + 10 * torch.sin(t * (2 + v)) for v in range(3)])
+    x = torch.stack([f0, ld], 1).reshape(1, 6, n)   # f0 1, loudness 1, f0 2, ...
+    separate = Stream(model, 256).engine
+    with torch.inference_mode():
+        got = torch.cat([ts.synthesize_voices(x[..., i: i + 256]) for i in range(0, n, 256)],
+                        -1)[0, 0].numpy()
+        want = torch.cat([separate.synthesize(f0[:, i: i + 256], ld[:, i: i + 256])
+                          for i in range(0, n, 256)], -1).sum(0).numpy()
+    assert np.abs(want).max() > 0.05
+    np.testing.assert_allclose(got, want, atol=1e-4)
 
 
 def test_nn_tilde_refuses_an_int8_model(tmp_path):

@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default onnx)")
     s.add_argument("--int8", action="store_true",
                    help="require an int8 model (its quantized ONNX graph is written)")
+    s.add_argument("--voices", type=int, default=8,
+                   help="nn-tilde: voices of its polyphonic synthesize_voices method "
+                   "(1..64, default 8)")
     s.add_argument("-o", "--output", required=True, help="file to write")
     s.set_defaults(func=run)
 
@@ -33,9 +36,10 @@ def run(args: argparse.Namespace) -> int:
     refuse_overwrite(Path(args.output), model_file(args.model))
     model = load(args.model)
     if args.format == "nn-tilde":
-        path = export_nn_tilde(model, args.output)
+        path = export_nn_tilde(model, args.output, args.voices)
         print(f"wrote {path}: {args.model}'s streaming engine for nn~ (methods forward, "
-              f"synthesize; {model.sample_rate} Hz)")
+              f"synthesize, synthesize_voices with {args.voices} voices; "
+              f"{model.sample_rate} Hz)")
         return 0
     if args.format == "chain-onnx":
         path = export_chain(model, args.output)

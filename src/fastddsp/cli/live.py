@@ -37,7 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="file mode: output sample rate (default: the input file's)")
     s.add_argument("--keep-latency", action="store_true",
                    help="file mode: keep the engine's latency in the output (as heard live)")
-    s.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    s.add_argument("--midi", nargs="?", const="", metavar="PORT",
+                   help="play the model from a MIDI keyboard (the first port, or PORT)")
+    s.add_argument("--midi-file", help="play this MIDI file (or text score) through the "
+                   "real-time engine: to the speakers, or to --output-file")
+    s.add_argument("--voices", type=int, default=32,
+                   help="MIDI: most voices at once; more notes steal the voice released "
+                   "longest ago (default 32)")
+    s.add_argument("--bend-range", type=float, default=2.0,
+                   help="MIDI: semitones of a full pitch-wheel bend (default 2)")
+    s.add_argument("--list-devices", action="store_true",
+                   help="list audio devices (and MIDI inputs) and exit")
     s.set_defaults(func=run)
 
 
@@ -56,13 +66,85 @@ def run(args: argparse.Namespace) -> int:
     if args.list_devices:
         _require_sounddevice()
         print(list_devices())
+        with contextlib.suppress(UserError):
+            from ..realtime.midi import midi_ports
+            print("MIDI inputs: " + (", ".join(midi_ports()) or "none"))
         return 0
+    if args.midi is not None or args.midi_file:
+        return _midi(args)
     if bool(args.input_file) != bool(args.output_file):
         raise UserError("give both --input-file and --output-file, or neither")
     if args.input_file:  # no audio device: no [live] extra needed
         return _file(args, load(args.model))
     _require_sounddevice()
     return _devices(args, load(args.model))
+
+
+def _midi(args: argparse.Namespace) -> int:
+    from ..limits import MAX_VOICES
+    from ..models import load
+
+    if args.midi is not None and args.midi_file:
+        raise UserError("give --midi (a keyboard) or --midi-file, not both")
+    if args.input_file:
+        raise UserError("--input-file is for audio input; a MIDI instrument has none")
+    if not 1 <= args.voices <= MAX_VOICES:
+        raise UserError(f"--voices must be within 1..{MAX_VOICES}")
+    if args.midi_file and args.output_file:
+        return _midi_to_file(args, load(args.model))
+    if args.output_file:
+        raise UserError("--output-file needs --midi-file (a keyboard plays to the speakers)")
+    _require_sounddevice()
+    return _midi_to_device(args, load(args.model))
+
+
+def _midi_to_file(args: argparse.Namespace, model: Model) -> int:
+    from ..dsp.limiter import limiter_note
+    from ..realtime.midi import play_midi_file
+
+    check_rate(args.sr)
+    r = play_midi_file(model, args.midi_file, args.output_file, args.block, args.voices,
+                       args.bend_range, keep_latency=args.keep_latency, sr_out=args.sr)
+    print(f"wrote {r.output} ({r.seconds:.2f} s); latency {r.latency_samples} samples "
+          f"({1000 * r.latency_samples / model.sample_rate:.1f} ms)"
+          f"{'' if args.keep_latency else ', compensated'}")
+    if note := limiter_note(r.limited_db):
+        print(f"  {note}")
+    _print_timing(r.timing)
+    return 0
+
+
+def _midi_to_device(args: argparse.Namespace, model: Model) -> int:
+    from ..dsp.limiter import limiter_note
+    from ..realtime.live import meter, sounddevice_module
+    from ..realtime.midi import midi_port, play_midi_file_live, run_keyboard
+
+    def report(state: LiveState) -> None:
+        print(f"\rout {state.level_db:6.1f} dBFS |{meter(state.level_db)}| xruns "
+              f"{state.xruns}  blocks {state.blocks}", end="", flush=True)
+
+    sounddevice_module()  # say what is missing before anything is printed
+    if args.midi_file:
+        print(f"{args.model}: playing {args.midi_file}, blocks of {args.block} samples")
+        state = play_midi_file_live(model, args.midi_file, args.block, args.voices,
+                                    args.output, args.bend_range, report=report)
+    else:
+        port = midi_port(args.midi)
+        print(f"{args.model}: {args.voices} voices from MIDI input {port}, blocks of "
+              f"{args.block} samples; Ctrl-C stops")
+        state = run_keyboard(model, port, args.voices, args.block, args.output,
+                             args.seconds, args.bend_range, report)
+    print(f"\nstopped after {state.blocks} blocks, {state.xruns} xruns")
+    if note := limiter_note(state.limiter.max_reduction_db):
+        print(f"  {note}")
+    return 0
+
+
+def _print_timing(t: dict[str, float]) -> None:
+    if t.get("blocks"):
+        print(f"{t['blocks']} blocks of {t['block_ms']:.1f} ms: processing median "
+              f"{t['median_ms']:.3f} ms, p99 {t['p99_ms']:.3f} ms, max {t['max_ms']:.3f} ms, "
+              f"{t['over_budget']} over budget")
 
 
 def _file(args: argparse.Namespace, model: Model) -> int:
@@ -73,16 +155,12 @@ def _file(args: argparse.Namespace, model: Model) -> int:
     r = stream_file(model, args.input_file, args.output_file, args.block, args.octave,
                     args.pitch_shift, args.loudness, keep_latency=args.keep_latency,
                     sr_out=args.sr)
-    t = r.timing
     print(f"wrote {r.output} ({r.seconds:.2f} s); latency {r.latency_samples} samples "
           f"({1000 * r.latency_samples / model.sample_rate:.1f} ms)"
           f"{'' if args.keep_latency else ', compensated'}")
     if note := limiter_note(r.limited_db):
         print(f"  {note}")
-    if t.get("blocks"):
-        print(f"{t['blocks']} blocks of {t['block_ms']:.1f} ms: processing median "
-              f"{t['median_ms']:.3f} ms, p99 {t['p99_ms']:.3f} ms, max {t['max_ms']:.3f} ms, "
-              f"{t['over_budget']} over budget")
+    _print_timing(r.timing)
     return 0
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..features.pitch import TRACKERS
 from .common import add_cache_option, check_rate
+
+if TYPE_CHECKING:
+    from ..models.model import Model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="pitch tracker (default crepe-tiny: 4.5x real time on 1 thread; "
                         "crepe-full, the default of features and prepare, is the most accurate "
                         "and about 50x slower)")
+    s.add_argument("--poly", action="store_true",
+                   help="polyphonic input (piano, guitar, choir): transcribe every note with "
+                   "Basic Pitch (pip install --no-deps basic-pitch) and play them on the "
+                   "model's voices; --loudness and --pitch do not apply")
+    s.add_argument("--voices", type=int, default=64,
+                   help="--poly: most notes at once (default 64)")
     s.add_argument("--sr", type=int, help="output sample rate (default: the input's)")
     s.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bars (they show only on a terminal anyway)")
@@ -53,6 +63,25 @@ def _outputs(inputs: list[Path], output: str | None, model: str) -> list[tuple[P
     return pairs
 
 
+def _poly(args: argparse.Namespace, model: Model, octave: str | int,
+          pairs: list[tuple[Path, Path]]) -> int:
+    from ..pipelines.poly_transfer import poly_transfer_file
+    from ..progress import seconds_bar
+
+    if args.loudness != "auto" or args.pitch != "crepe-tiny":
+        raise UserError("--poly transcribes notes: --loudness and --pitch do not apply")
+    for src, dst in pairs:
+        r = poly_transfer_file(src, dst, model, octave, args.pitch_shift, args.voices, args.sr,
+                               progress=lambda desc, s: seconds_bar(desc, s, args.quiet))
+        print(f"wrote {r.output}: {r.seconds:.2f} s at {r.sample_rate} Hz, {r.notes} notes "
+              f"(up to {r.voices} at once) played by {args.model} (octave shift "
+              f"{r.octaves:+d}{' chosen by --octave auto' if octave == 'auto' else ''}, pitch "
+              f"shift {args.pitch_shift:+g} st)")
+        if r.limiter_note:
+            print(f"  {r.limiter_note}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..features.adjust import parse_loudness, parse_octave
     from ..io import check_outputs
@@ -68,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     check_rate(args.sr)
     pairs = _outputs(inputs, args.output, args.model)
     check_outputs(pairs)  # before anything is written
+    if args.poly:
+        return _poly(args, model, octave, pairs)
     for src, dst in pairs:
         r = transfer_file(str(src), str(dst), model, octave=octave,
                           pitch_shift=args.pitch_shift, loudness=loudness, pitch=args.pitch,

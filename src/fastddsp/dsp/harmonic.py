@@ -8,7 +8,8 @@ folded into the sines it becomes ``v_k = (+/-) 2 cos(phase) v_(k-1) + v_(k-2)``:
 multiply-add (``addcmul``) per harmonic and sample; the signs go into the amplitudes.
 Amplitudes are linear between frames, so each frame segment of ``hop`` samples is
 ``(1 - w) * c[f] @ S + w * c[f + 1] @ S``: the sum over harmonics is one batched matmul. Only
-harmonics that are audible somewhere in the signal are computed.
+harmonics that are audible somewhere in the signal are computed, and only frame segments
+where some harmonic sounds (rests and a polyphonic engine's idle voices cost nothing).
 """
 
 from __future__ import annotations
@@ -112,6 +113,32 @@ def oscillator_phase(
     return phase.reshape(f0.shape[0], f0.shape[1] * hop), end
 
 
+def _sparse(phase: torch.Tensor, f0_hz: torch.Tensor, right_f0: torch.Tensor | None,
+            amps: torch.Tensor, right: torch.Tensor, sounding: torch.Tensor, hop: int,
+            sample_rate: float) -> torch.Tensor:
+    """``harmonic_synth``'s sum over the ``sounding`` frame segments only (flat ``[B * F]``
+    mask), zeros elsewhere: the same numbers, at a cost that follows the notes, not the
+    rests (or a voice's idle frames)."""
+    batch, n_frames, n_used = amps.shape
+    rows = sounding.nonzero().squeeze(1)
+    out = torch.zeros(batch * n_frames, hop, dtype=amps.dtype, device=amps.device)
+    if rows.numel() > 0:  # (no early return: TorchScript's with-blocks do not allow one)
+        with torch.no_grad():
+            sines = signed_harmonic_sines(phase.view(-1, hop)[rows], n_used)  # [K, S, hop]
+            f0 = f0_hz.detach()
+            nxt = hold_last(f0) if right_f0 is None else torch.cat(
+                [f0[:, 1:], right_f0.detach()], 1)
+            f0_s, nxt_s = f0.flatten()[rows].view(1, -1), nxt.flatten()[rows].view(1, -1)
+            if bool((torch.maximum(f0_s, nxt_s) * n_used >= sample_rate / 2).any()):
+                nyquist_guard(sines, f0_s, nxt_s, hop, sample_rate)
+        signs = harmonic_signs(n_used, amps.dtype, amps.device)
+        coef = (torch.stack([amps, right], dim=-2) * signs).reshape(batch * n_frames, 2, n_used)
+        seg = torch.bmm(coef[rows], sines.transpose(0, 1))
+        w = interp_weights(hop, seg.dtype, seg.device)
+        out[rows] = seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w
+    return out.view(batch, n_frames * hop)
+
+
 def nyquist_guard(sines: torch.Tensor, f0_hz: torch.Tensor, next_f0: torch.Tensor, hop: int,
                   sample_rate: float) -> None:
     """In place: ``sines`` ``[K, batch, frames * hop]`` times ``audible_mask`` of the
@@ -161,7 +188,7 @@ def harmonic_synth(
     always applies the Nyquist guard: the same output without data-dependent shapes, for
     graph export.
     """
-    batch, n_frames, n_harm = amplitudes.shape
+    n_harm = amplitudes.shape[-1]
     phase, end = oscillator_phase(f0_hz, hop, sample_rate, initial_phase, right_f0)
 
     n_used = n_harm
@@ -171,7 +198,25 @@ def harmonic_synth(
             used = used | (right_amplitudes.detach() != 0).flatten(0, 1).any(0)
         n_used = int(used.nonzero().max().item()) + 1 if bool(used.any()) else 1
     amps = amplitudes[..., :n_used]
+    right = hold_last(amps) if right_amplitudes is None else torch.cat(
+        [amps[:, 1:], right_amplitudes[..., :n_used]], 1)
+    sparse = False
+    sounding = torch.zeros(0, dtype=torch.bool)
+    if trim:  # segments silent at both ends are silent throughout: compute only the others
+        sounding = ((amps.detach() != 0) | (right.detach() != 0)).any(-1).flatten()
+        sparse = int(sounding.sum()) * 10 < sounding.numel() * 9  # under 90 % sounding
+    if sparse:
+        audio = _sparse(phase, f0_hz, right_f0, amps, right, sounding, hop, sample_rate)
+    else:
+        audio = _dense(phase, f0_hz, right_f0, amps, right, hop, sample_rate, trim)
+    return audio, end
 
+
+def _dense(phase: torch.Tensor, f0_hz: torch.Tensor, right_f0: torch.Tensor | None,
+           amps: torch.Tensor, right: torch.Tensor, hop: int, sample_rate: float,
+           trim: bool) -> torch.Tensor:
+    """``harmonic_synth``'s sum over every frame segment."""
+    batch, n_frames, n_used = amps.shape
     with torch.no_grad():
         sines = signed_harmonic_sines(phase, n_used)  # [K, B, N], signs folded in
         # Per-sample Nyquist guard, only where some frame segment reaches the limit.
@@ -184,11 +229,9 @@ def harmonic_synth(
         elif bool((torch.maximum(f0, nxt) * n_used >= sample_rate / 2).any()):
             nyquist_guard(sines, f0, nxt, hop, sample_rate)
 
-    right = hold_last(amps) if right_amplitudes is None else torch.cat(
-        [amps[:, 1:], right_amplitudes[..., :n_used]], 1)
     signs = harmonic_signs(n_used, amps.dtype, amps.device)
     coef = (torch.stack([amps, right], dim=-2) * signs).reshape(batch * n_frames, 2, n_used)
     seg = torch.bmm(coef, sines.view(n_used, batch * n_frames, hop).transpose(0, 1))
     w = interp_weights(hop, seg.dtype, seg.device)
     audio = seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w
-    return audio.reshape(batch, n_frames * hop), end
+    return audio.reshape(batch, n_frames * hop)

@@ -67,6 +67,21 @@ def synth_step(f0_hz: torch.Tensor, harmonics: torch.Tensor, noise_mags: torch.T
     ``n * hop`` is a multiple of the reverb's partition, except in a sequence's last call.
     ``graph=True``: the form that exports to ONNX (no data-dependent shapes, no complex
     tensors), slower in PyTorch."""
+    dry, f0, h, new_phase, new_tail = dry_step(
+        f0_hz, harmonics, noise_mags, start, prev_f0, prev_harmonics, phase, noise_tail, hop,
+        sample_rate, seed, graph)
+    out, hist, prev = reverb_step(dry, reverb_history, reverb_previous, reverb_weight, graph)
+    return out, f0, h, new_phase, new_tail, hist, prev
+
+
+def dry_step(f0_hz: torch.Tensor, harmonics: torch.Tensor, noise_mags: torch.Tensor,
+             start: torch.Tensor, prev_f0: torch.Tensor, prev_harmonics: torch.Tensor,
+             phase: torch.Tensor, noise_tail: torch.Tensor, hop: int, sample_rate: float,
+             seed: int, graph: bool = False
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``synth_step`` before the reverb: harmonic + filtered noise ``[B, n * hop]`` and the new
+    ``prev_f0``, ``prev_harmonics``, ``phase``, ``noise_tail``. Voices that share a room sum
+    their dry signals into one ``reverb_step``."""
     batch, n = f0_hz.shape[0], f0_hz.shape[1]
     delay = noise_mags.shape[-1] - 1          # the noise FIR's delay; needs hop >= delay
     tail = noise_tail.shape[1]
@@ -91,10 +106,19 @@ def synth_step(f0_hz: torch.Tensor, harmonics: torch.Tensor, noise_mags: torch.T
     if graph or bool((start < 1).any()):  # segments before frame 0 are silent
         sounding = (segment >= 0).to(dry.dtype).view(1, n, 1)
         dry = (dry.view(batch, n, hop) * sounding).reshape(batch, n * hop)
+    return dry, f0_hz[:, -1:], harmonics[:, -1:], new_phase, new_tail
+
+
+def reverb_step(dry: torch.Tensor, reverb_history: torch.Tensor, reverb_previous: torch.Tensor,
+                reverb_weight: torch.Tensor, graph: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Dry audio ``[B, n * hop]`` -> dry + wet, and the new ``reverb_history`` and
+    ``reverb_previous`` (see the module docs)."""
+    batch = dry.shape[0]
     # reverb, partitioned overlap-save in blocks of P samples: Y[i] = sum_j X[i + j] H[K - 1 - j]
     # per bin (for the graph, complex products in real arithmetic)
     size = reverb_previous.shape[1]
-    short = (-n * hop) % size  # a last call may end inside a partition: zeros complete it
+    short = (-dry.shape[1]) % size  # a last call may end inside a partition: zeros complete it
     blocks = torch.nn.functional.pad(dry, [0, short]).reshape(batch, -1, size)
     joined = torch.cat([reverb_previous.unsqueeze(1), blocks], 1)
     if graph:
@@ -113,6 +137,5 @@ def synth_step(f0_hz: torch.Tensor, harmonics: torch.Tensor, noise_mags: torch.T
         x_spec = torch.complex(hist[..., 0], hist[..., 1])             # [B, n + K - 1, bins]
         y_spec = (x_spec.unfold(1, n_parts, 1) * weight).sum(-1)
     wet = torch.fft.irfft(y_spec, 2 * size)[..., size:]
-    out = dry + wet.reshape(batch, -1)[:, : n * hop]
-    return (out, f0_hz[:, -1:], harmonics[:, -1:], new_phase, new_tail,
-            hist[:, blocks.shape[1]:], blocks[:, -1])
+    out = dry + wet.reshape(batch, -1)[:, : dry.shape[1]]
+    return out, hist[:, blocks.shape[1]:], blocks[:, -1]

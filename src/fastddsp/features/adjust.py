@@ -5,7 +5,7 @@ them block by block); the offline ``adjust_features`` and ``pitch.clean_f0`` cal
 functions on whole arrays. Offline adjustments (as DDSP's timbre-transfer demo does):
 
 - octave ``"auto"``: the smallest whole-octave shift that brings the melody inside the
-  training set's pitch range (none when it already fits; ``_auto_octaves``); or a given
+  training set's pitch range (none when it already fits; ``auto_octaves``); or a given
   number of octaves; plus ``pitch_shift`` semitones.
 - loudness ``"auto"``: quantile mapping of the input's voiced-frame loudness distribution onto
   the training set's that may compress the input's dynamics but never expands them (each step
@@ -86,7 +86,7 @@ def parse_loudness(value: str | float) -> str | float:
                         ) from None
 
 
-def _auto_octaves(f0_voiced: np.ndarray, stats: dict[str, Any]) -> int:
+def auto_octaves(f0_voiced: np.ndarray, stats: dict[str, Any]) -> int:
     """The smallest whole-octave shift (0 first, then +1, -1, +2, ...) that brings the
     melody's central range (10th to 90th percentile of its voiced pitch) inside the model's
     training range (1st to 99th percentile); a melody wider than that range gets the shift
@@ -139,7 +139,7 @@ def adjust_features(feats: Features, stats: dict[str, Any], octave: str | int = 
                         "noise?)")
     octave, loudness = parse_octave(octave), parse_loudness(loudness)
     check_adjustment(octave, pitch_shift, loudness)
-    octaves = _auto_octaves(f0[voiced], stats) if octave == "auto" else int(octave)
+    octaves = auto_octaves(f0[voiced], stats) if octave == "auto" else int(octave)
     mode, gain = str(loudness), 0.0
     if loudness == "auto":
         ld = _auto_loudness(ld, voiced, stats)

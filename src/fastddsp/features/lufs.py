@@ -5,9 +5,9 @@ pyloudnorm's; the gating is the standard's: 400 ms blocks every 100 ms, an absol
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import pyloudnorm
-import scipy.signal
 
 BLOCK_S = 0.4
 STEP_S = 0.1
@@ -21,6 +21,12 @@ class LoudnessMeter:
     time gives the integrated loudness of everything added (-inf for silence)."""
 
     def __init__(self, sample_rate: int, channels: int = 1):
+        # imported here: with scipy.signal they cost 0.8 s, which commands that measure no
+        # loudness (render, synth) should not pay at start
+        import pyloudnorm
+        import scipy.signal
+
+        self.lfilter: Any = scipy.signal.lfilter
         meter = pyloudnorm.Meter(sample_rate)
         self.filters = [(f.b, f.a) for f in meter._filters.values()]
         self.states = [np.zeros((max(len(a), len(b)) - 1, channels)) for b, a in self.filters]
@@ -32,7 +38,7 @@ class LoudnessMeter:
     def add(self, audio: np.ndarray) -> None:
         x = np.asarray(audio, np.float64).reshape(len(audio), -1)
         for i, (b, a) in enumerate(self.filters):
-            x, self.states[i] = scipy.signal.lfilter(b, a, x, axis=0, zi=self.states[i])
+            x, self.states[i] = self.lfilter(b, a, x, axis=0, zi=self.states[i])
         x = np.concatenate([self.carry, x])
         n = x.shape[0] // self.step
         if n:

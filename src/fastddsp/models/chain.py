@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..dsp.core import SILENCE_DB, decoder_inputs
-from ..dsp.stream_synth import initial_synth_state, synth_step
+from ..dsp.stream_synth import dry_step, initial_synth_state, reverb_step
 from ..dsp.synth import gated_controls
 from ..errors import UserError
 from .stepped import stepper
@@ -67,14 +67,18 @@ class ChainStep(nn.Module):
         self.n_parts = weight.shape[-1]
         self.n_decoder_states = len(self.decoder.initial_state(1)) + (2 if self.look else 0)
 
-    def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
-        """The state before the first call (silence everywhere)."""
+    def initial_state(self, batch: int = 1, mix: bool = False) -> list[torch.Tensor]:
+        """The state before the first call (silence everywhere). ``mix``: the ``batch``
+        voices share one room (one reverb state; see ``step``)."""
         state = self.decoder.initial_state(batch)
         if self.look:
             state += [torch.zeros(batch, self.look),
                       torch.full((batch, self.look), self.silence_db)]
-        return state + initial_synth_state(batch, self.k, self.hop, self.noise_delay,
-                                           self.n_parts, self.partition)
+        synth = initial_synth_state(batch, self.k, self.hop, self.noise_delay, self.n_parts,
+                                    self.partition)
+        if mix:
+            synth = synth[:4] + [x[:1] for x in synth[4:]]
+        return state + synth
 
     def state_names(self) -> list[str]:
         return ([f"decoder_{i}" for i in range(self.n_decoder_states)] +
@@ -103,25 +107,30 @@ class ChainStep(nn.Module):
         return f0_hz, harmonics, noise, new_state
 
     def synth(self, f0_hz: torch.Tensor, harmonics: torch.Tensor, noise: torch.Tensor,
-              start: torch.Tensor, state: list[torch.Tensor], graph: bool = False
-              ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+              start: torch.Tensor, state: list[torch.Tensor], graph: bool = False,
+              mix: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Controls of frames ``[start, start + m)`` (m a multiple of the partition) and the
-        synthesis state -> audio ``[B, m * hop]`` of segments ``[start - 1, start + m - 1)``."""
-        out, f0, h, phase, tail, hist, prev = synth_step(
-            f0_hz, harmonics, noise, start, state[0], state[1], state[2], state[3], state[4],
-            state[5], self.reverb_weight, self.hop, self.sr, self.seed, graph)
+        synthesis state -> audio ``[B, m * hop]`` of segments ``[start - 1, start + m - 1)``.
+        ``mix``: the B voices' dry signals summed into one room -> ``[1, m * hop]``."""
+        dry, f0, h, phase, tail = dry_step(
+            f0_hz, harmonics, noise, start, state[0], state[1], state[2], state[3], self.hop,
+            self.sr, self.seed, graph)
+        if mix:
+            dry = dry.sum(0, keepdim=True)
+        out, hist, prev = reverb_step(dry, state[4], state[5], self.reverb_weight, graph)
         return out, [f0, h, phase, tail, hist, prev]
 
     def step(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, start: torch.Tensor,
-             state: list[torch.Tensor], graph: bool = False
+             state: list[torch.Tensor], graph: bool = False, mix: bool = False
              ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Frames ``[start, start + n)`` of pitch and loudness ``[B, n]`` (n a multiple of the
-        partition) and the state -> audio ``[B, n * hop]`` and the new state."""
+        partition) and the state -> audio ``[B, n * hop]`` and the new state. ``mix``: B
+        voices in one room (a state from ``initial_state(B, mix=True)``) -> ``[1, n * hop]``."""
         n_dec = self.n_decoder_states
         f0, harmonics, noise, dec_state = self.controls(f0_hz, loudness_db, start,
                                                         state[:n_dec])
         out, synth_state = self.synth(f0, harmonics, noise, start - self.look, state[n_dec:],
-                                      graph)
+                                      graph, mix)
         return out, dec_state + synth_state
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, start: torch.Tensor,

@@ -1,17 +1,36 @@
-"""`fastddsp render`: a MIDI file or a text score -> expressive f0/loudness curves -> audio."""
+"""`fastddsp render`: a MIDI file or a text score -> audio. Every note is played: each part
+(MIDI track) by its model's voices (``pipelines.voices``), all parts mixed; or, with
+``mono``, all notes as one expressive line (glides between notes) through one chain."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from ..errors import UserError
-from ..features.loudness import shifted_loudness
+from ..limits import BEND_RANGE_MAX, MAX_SECONDS
 from ..models.chunked import render_chunks
 from ..models.model import Model
-from .score import Note, check_notes, notes_to_features, read_midi, read_text_score
+from .score import (
+    BEND_RANGE,
+    Note,
+    Track,
+    check_notes,
+    note_events,
+    notes_to_features,
+    read_midi,
+    read_midi_tracks,
+    read_text_score,
+    score_loudness,
+)
+from .voices import render_tracks
+
+DEFAULT_MODEL = "violin-tiny"
+T = TypeVar("T")
 
 
 def read_score(path: str | Path) -> list[Note]:
@@ -27,9 +46,75 @@ def read_score(path: str | Path) -> list[Note]:
         raise UserError(f"score {path}: {e}") from None
 
 
-def _midi_notes(path: Path) -> list[Note]:
+def read_score_tracks(path: str | Path, bend_range: float = BEND_RANGE) -> list[Track]:
+    """The parts of a MIDI file (``score.read_midi_tracks``), or a text score as one part
+    named "score"; any problem is a one-line UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"score {path} does not exist or is not a file")
+    if not (math.isfinite(bend_range) and 0 < bend_range <= BEND_RANGE_MAX):
+        raise UserError(f"the pitch-bend range must be within (0, {BEND_RANGE_MAX:g}] semitones")
+    if path.suffix.lower() not in (".mid", ".midi"):
+        try:
+            return [Track("score", note_events(read_text_score(_score_text(path))))]
+        except ValueError as e:
+            raise UserError(f"score {path}: {e}") from None
     try:
-        return read_midi(str(path))
+        tracks = _midi(path, lambda p: read_midi_tracks(p, bend_range))
+    except ValueError as e:
+        raise UserError(f"score {path}: {e}") from None
+    last = max(e.time_s for t in tracks for e in t.events)
+    if last > MAX_SECONDS:
+        raise UserError(f"score {path}: ends at {last:.6g} s; a score may last at most "
+                        f"{MAX_SECONDS:g} s ({MAX_SECONDS / 3600:g} h)")
+    return tracks
+
+
+def track_models(tracks: list[Track], spec: str) -> list[str]:
+    """Which model plays each track: ``spec`` is a model, or comma-separated ``TRACK=MODEL``
+    items (TRACK: a track's name, its number from 1, or ``trackN``) with at most one bare
+    model as the default for the rest (else violin-tiny)."""
+    default, named = None, {}
+    for item in (x.strip() for x in spec.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            if default is not None:
+                raise UserError(f"--model {spec!r}: give one default model at most (the "
+                                f"others as TRACK=MODEL)")
+            default = item
+        elif not key.strip() or not value.strip():
+            raise UserError(f"--model {spec!r}: {item!r} is not TRACK=MODEL")
+        else:
+            named[key.strip().lower()] = value.strip()
+    chosen, used = [], set()
+    for i, track in enumerate(tracks, 1):
+        keys = [k for k in (track.name.lower(), str(i), f"track{i}") if k in named]
+        used.update(keys)
+        chosen.append(named[keys[0]] if keys else default or DEFAULT_MODEL)
+    if unknown := sorted(set(named) - used):
+        have = ", ".join(f"{i}={t.name}" for i, t in enumerate(tracks, 1))
+        raise UserError(f"--model names {', '.join(unknown)}, which the score does not have "
+                        f"(its tracks: {have})")
+    return chosen
+
+
+def render_score_chunks(tracks: list[Track], models: list[Model], voices: int | None = None,
+                        seed: int = 0) -> Iterator[np.ndarray]:
+    """Every note of every track, each track through its model's voices (at most ``voices``
+    a track), mixed; in chunks, memory bounded for any length (``voices.render_tracks``)."""
+    return render_tracks([(t.events, m) for t, m in zip(tracks, models, strict=True)],
+                         voices, seed)
+
+
+def _midi_notes(path: Path) -> list[Note]:
+    return _midi(path, read_midi)
+
+
+def _midi(path: Path, read: Callable[[str], T]) -> T:
+    try:
+        return read(str(path))
     except Exception as e:  # mido raises many kinds on a damaged file (even ZeroDivision)
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"cannot read {path} as a MIDI file: {reason}") from None
@@ -43,21 +128,6 @@ def _score_text(path: Path) -> str:
                         f"(NOTE START_S DURATION_S [VELOCITY] per line)") from None
     except OSError as e:
         raise UserError(f"cannot read score {path}: {e.strerror or e}") from None
-
-
-FULL_VELOCITY_QUANTILE = 0.9  # of the training set's loudness: where velocity 1.0 plays
-
-
-def score_loudness(loudness_db: np.ndarray, model: Model) -> np.ndarray:
-    """A score's loudness (velocity 1.0 at -20 dB, silence at -80 dB) placed in the model's
-    training range: full velocity at the training set's 90th loudness percentile, softer notes
-    as many dB below it as before, silence left at -80 dB. Without training statistics (an
-    untrained preset) the score's loudness is kept."""
-    q = (model.stats.get("loudness_db") or {}).get("quantiles")
-    if not q:
-        return loudness_db
-    top = float(np.interp(FULL_VELOCITY_QUANTILE, np.linspace(0.0, 1.0, len(q)), q))
-    return shifted_loudness(loudness_db, top + 20.0).astype(np.float32)
 
 
 def render_notes(notes: list[Note], model: Model, seed: int = 0) -> np.ndarray:

@@ -3,17 +3,24 @@ in, attack and release), for synthesis without input audio."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import mido
 import numpy as np
-import scipy.signal
 
 from ..dsp.core import SILENCE_DB
 from ..features.frames import Features
+from ..features.loudness import shifted_loudness
 from ..limits import MAX_SECONDS, MIDI_RANGE
+
+if TYPE_CHECKING:
+    from ..models.model import Model
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,42 @@ def notes_to_features(notes: tuple[Note, ...] | list[Note], frame_rate: float,
                     (gain > 0).astype(np.float32), frame_rate)
 
 
+@dataclass(frozen=True)
+class NoteEvent:
+    """``kind``: "on" (``value``: velocity 0..1), "off", "bend" (``value``: semitones) or
+    "sustain" (``value`` >= 0.5: pedal down). ``time_s``: when it happens."""
+
+    time_s: float
+    kind: str
+    channel: int = 0
+    note: int = 0
+    value: float = 0.0
+
+
+def note_events(notes: list[Note] | tuple[Note, ...]) -> list[NoteEvent]:
+    """A score's notes as note-on/off events, in time order."""
+    events = []
+    for n in notes:
+        events += [NoteEvent(n.start_s, "on", 0, round(n.midi), n.velocity),
+                   NoteEvent(n.start_s + n.duration_s, "off", 0, round(n.midi))]
+    return sorted(events, key=lambda e: e.time_s)
+
+
+FULL_VELOCITY_QUANTILE = 0.9  # of the training set's loudness: where velocity 1.0 plays
+
+
+def score_loudness(loudness_db: np.ndarray, model: Model) -> np.ndarray:
+    """A score's loudness (velocity 1.0 at -20 dB, silence at -80 dB) placed in the model's
+    training range: full velocity at the training set's 90th loudness percentile, softer notes
+    as many dB below it as before, silence left at -80 dB. Without training statistics (an
+    untrained preset) the score's loudness is kept."""
+    q = (model.stats.get("loudness_db") or {}).get("quantiles")
+    if not q:
+        return loudness_db
+    top = float(np.interp(FULL_VELOCITY_QUANTILE, np.linspace(0.0, 1.0, len(q)), q))
+    return shifted_loudness(loudness_db, top + 20.0).astype(np.float32)
+
+
 def check_notes(notes: list[Note]) -> list[Note]:
     """Every note within the valid ranges (``limits``): MIDI 0..127, a finite start >= 0, a
     finite duration > 0, velocity in (0, 1], and the score at most ``MAX_SECONDS`` long;
@@ -157,20 +200,92 @@ def read_text_score(text: str) -> list[Note]:
     return check_notes(notes)
 
 
-def read_midi(path: str) -> list[Note]:
-    """The notes of a MIDI file (all tracks, tempo changes honoured), in seconds."""
+BEND_RANGE = 2.0  # semitones at full pitch-wheel deflection (the General MIDI default)
+
+
+@dataclass
+class Track:
+    """One part of a score: its name (the MIDI track's name, else ``trackN``) and events."""
+
+    name: str
+    events: list[NoteEvent]
+
+
+def read_midi_tracks(path: str, bend_range: float = BEND_RANGE) -> list[Track]:
+    """The parts of a MIDI file that have notes, as timed events (tempo changes honoured;
+    pitch bend in semitones of ``bend_range`` at full deflection; sustain pedal = CC 64). A
+    type 0 file (one track) is split by channel."""
     mid = mido.MidiFile(path)
-    t = 0.0
-    on: dict[tuple[int, int], tuple[float, int]] = {}
+    if mid.type == 2:
+        raise ValueError("MIDI type 2 (independent sequences) is not supported")
+    seconds = _tempo_map(mid)
+    tracks = []
+    for i, track in enumerate(mid.tracks, 1):
+        parts: dict[int, list[NoteEvent]] = {}
+        name, tick = f"track{i}", 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "track_name" and msg.name.strip():
+                name = msg.name.strip()
+            elif (e := midi_event(msg, seconds(tick), bend_range)) is not None:
+                parts.setdefault(e.channel if mid.type == 0 else 0, []).append(e)
+        for channel, events in sorted(parts.items()):
+            if any(e.kind == "on" for e in events):
+                label = f"channel{channel + 1}" if mid.type == 0 and len(parts) > 1 else name
+                tracks.append(Track(label, sorted(events, key=lambda e: e.time_s)))
+    if not tracks:
+        raise ValueError("the MIDI file has no notes")
+    return tracks
+
+
+def midi_event(msg: mido.Message, t: float, bend_range: float = BEND_RANGE) -> NoteEvent | None:
+    """A MIDI message at time ``t`` as a note event (None: not one the voices play)."""
+    if msg.type == "note_on" and msg.velocity > 0:
+        return NoteEvent(t, "on", msg.channel, msg.note, msg.velocity / 127)
+    if msg.type in ("note_on", "note_off"):
+        return NoteEvent(t, "off", msg.channel, msg.note)
+    if msg.type == "pitchwheel":
+        return NoteEvent(t, "bend", msg.channel, 0, msg.pitch / 8192 * bend_range)
+    if msg.type == "control_change" and msg.control == 64:
+        return NoteEvent(t, "sustain", msg.channel, 0, msg.value / 127)
+    return None
+
+
+def _tempo_map(mid: mido.MidiFile) -> Callable[[int], float]:
+    """tick -> seconds under the file's tempo changes (from any track)."""
+    changes = {0: 500000}
+    for track in mid.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "set_tempo":
+                changes[tick] = msg.tempo
+    ticks = sorted(changes)
+    starts = [0.0]
+    for a, b in itertools.pairwise(ticks):
+        starts.append(starts[-1] + mido.tick2second(b - a, mid.ticks_per_beat, changes[a]))
+
+    def seconds(tick: int) -> float:
+        k = bisect.bisect_right(ticks, tick) - 1
+        return starts[k] + mido.tick2second(tick - ticks[k], mid.ticks_per_beat,
+                                            changes[ticks[k]])
+    return seconds
+
+
+def read_midi(path: str) -> list[Note]:
+    """The notes of a MIDI file, all tracks together, in seconds."""
+    on: dict[tuple[int, int], NoteEvent] = {}
     notes = []
-    for msg in mid:
-        t += msg.time
-        if msg.type == "note_on" and msg.velocity > 0:
-            on[(msg.channel, msg.note)] = (t, msg.velocity)
-        elif msg.type in ("note_off", "note_on") and (msg.channel, msg.note) in on:
-            start, vel = on.pop((msg.channel, msg.note))
-            if t > start:
-                notes.append(Note(float(msg.note), start, t - start, vel / 127))
+    for track in read_midi_tracks(path):
+        for e in track.events:
+            key = (e.channel, e.note)
+            if e.kind == "on":
+                on[key] = e
+            elif e.kind == "off" and key in on:
+                start = on.pop(key)
+                if e.time_s > start.time_s:
+                    notes.append(Note(float(e.note), start.time_s, e.time_s - start.time_s,
+                                      start.value))
     if not notes:
         raise ValueError("the MIDI file has no notes")
     return sorted(notes, key=lambda n: n.start_s)
@@ -184,6 +299,8 @@ VOICE_PHRASE = tuple(Note(m, t, d) for m, t, d in [
 def demo_voice(sample_rate: int = 16000) -> np.ndarray:
     """A sung "ah" phrase in a low male range: band-limited glottal sawtooth with vibrato,
     two formant resonances and breath noise. Deterministic."""
+    import scipy.signal  # 0.6 s of import: only the demo voice pays it
+
     feats = notes_to_features(VOICE_PHRASE, 250.0, vibrato_cents=35.0)
     hop = sample_rate / 250.0
     t = np.arange(int(feats.n_frames * hop)) / sample_rate

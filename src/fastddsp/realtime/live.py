@@ -164,7 +164,7 @@ class LiveState:
     limiter: LimiterReport = field(default_factory=LimiterReport)
 
 
-def _sounddevice() -> Any:
+def sounddevice_module() -> Any:
     try:
         import sounddevice
     except OSError as e:  # the wheel is there but the PortAudio library is not
@@ -177,7 +177,7 @@ def _sounddevice() -> Any:
 
 
 def list_devices() -> str:
-    return str(_sounddevice().query_devices())
+    return str(sounddevice_module().query_devices())
 
 
 def run_live(stream: Stream, input_device: str | int | None = None,
@@ -186,11 +186,21 @@ def run_live(stream: Stream, input_device: str | int | None = None,
     """Microphone -> ``stream`` (a model's streaming engine, with its block size and
     settings) -> speakers until ``seconds`` pass or Ctrl-C. ``report`` is called about ten
     times a second with the input level, xrun count and block timings."""
-    sd = _sounddevice()
-    rate, block_size = stream.sample_rate, stream.block_size
+    return run_device(stream.process, stream.sample_rate, stream.block_size, input_device,
+                      output_device, seconds, report)
+
+
+def run_device(engine: Callable[[np.ndarray], np.ndarray], rate: int, block_size: int,
+               input_device: str | int | None = None, output_device: str | int | None = None,
+               seconds: float | None = None, report: Callable[[LiveState], None] | None = None,
+               listen: bool = True) -> LiveState:
+    """``engine`` (input block -> as many output samples, at ``rate``) between the audio
+    devices; ``listen=False``: no input device, the engine gets blocks of zeros (a MIDI
+    instrument) and the meter shows the output's level."""
+    sd = sounddevice_module()
     state = LiveState(timing=BlockTimes(block_size / rate))
     lock = threading.Lock()
-    process: Callable[[np.ndarray], np.ndarray] = stream.process
+    process: Callable[[np.ndarray], np.ndarray] = engine
     # no look-ahead: the gain falls on a peak's own sample, so the speakers get no delay
     limiter = PeakLimiter(rate, lookahead_s=0.0, report=state.limiter)
 
@@ -208,7 +218,8 @@ def run_live(stream: Stream, input_device: str | int | None = None,
             with lock:
                 state.error = f"{type(e).__name__}: {e}".splitlines()[0]
             raise sd.CallbackAbort from None
-        peak = float(np.max(np.abs(indata))) if indata.size else 0.0
+        heard = indata if listen else outdata
+        peak = float(np.max(np.abs(heard))) if heard.size else 0.0
         with lock:
             state.level_db = 20 * np.log10(max(peak, 1e-6))
             state.blocks += 1
@@ -219,9 +230,17 @@ def run_live(stream: Stream, input_device: str | int | None = None,
             state.timing.add(time.perf_counter() - t0)
 
     def open_stream(rate: int, block: int) -> Any:
-        return sd.Stream(samplerate=rate, blocksize=block,
-                         device=(input_device, output_device), channels=(1, 1),
-                         dtype="float32", latency="low", callback=callback)
+        if listen:
+            return sd.Stream(samplerate=rate, blocksize=block,
+                             device=(input_device, output_device), channels=(1, 1),
+                             dtype="float32", latency="low", callback=callback)
+        silence = np.zeros((block, 1), np.float32)
+
+        def play(outdata: np.ndarray, frames: int, when: Any, status: Any) -> None:
+            zeros = silence if frames == block else np.zeros((frames, 1), np.float32)
+            callback(zeros, outdata, frames, when, status)
+        return sd.OutputStream(samplerate=rate, blocksize=block, device=output_device,
+                               channels=1, dtype="float32", latency="low", callback=play)
 
     try:
         audio = open_stream(rate, block_size)
@@ -231,7 +250,7 @@ def run_live(stream: Stream, input_device: str | int | None = None,
         try:
             info = sd.query_devices(output_device, "output")
             device_rate = int(info["default_samplerate"])
-            bridge = RateBridge(stream.process, device_rate, rate)
+            bridge = RateBridge(engine, device_rate, rate)
             process = bridge
             limiter = PeakLimiter(device_rate, lookahead_s=0.0, report=state.limiter)
             audio = open_stream(device_rate, round(block_size * device_rate / rate))
@@ -240,6 +259,15 @@ def run_live(stream: Stream, input_device: str | int | None = None,
         except Exception:
             message = str(first).splitlines()[0] if str(first) else type(first).__name__
             raise UserError(f"cannot open the audio devices: {message}") from None
+    _wait(audio, state, lock, seconds, report)
+    if state.error:
+        raise UserError(f"live processing stopped: {state.error}")
+    return state
+
+
+def _wait(audio: Any, state: LiveState, lock: threading.Lock, seconds: float | None,
+          report: Callable[[LiveState], None] | None) -> None:
+    """Runs the open device stream until ``seconds`` pass, it stops, or Ctrl-C."""
     start = time.monotonic()
     with audio:
         try:
@@ -250,9 +278,6 @@ def run_live(stream: Stream, input_device: str | int | None = None,
                         report(state)
         except KeyboardInterrupt:
             pass
-    if state.error:
-        raise UserError(f"live processing stopped: {state.error}")
-    return state
 
 
 def meter(level_db: float, width: int = 30) -> str:

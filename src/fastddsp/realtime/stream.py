@@ -60,8 +60,11 @@ class StreamEngine(nn.Module):
     """The whole streaming chain with its state. Tensors ``[batch, samples]`` in and out."""
 
     def __init__(self, model: Model, octave: int = 0, pitch_shift: float = 0.0,
-                 loudness_db: float = 0.0, seed: int = 0):
+                 loudness_db: float = 0.0, seed: int = 0, mix: bool = False):
+        """``mix``: the batch rows are voices of one instrument in one room; the output is
+        their mix ``[1, samples]``."""
         super().__init__()
+        self.mix = mix
         cfg = model.config
         self.sample_rate = cfg.sample_rate
         self.hop = cfg.hop_size
@@ -94,8 +97,8 @@ class StreamEngine(nn.Module):
         self.next_frame = 0                              # next analysis/control frame
         self.held_f0 = torch.full([batch], -1.0)         # last voiced f0 (-1: none yet)
         self.decoded = 0                                 # frames into the chain
-        self.state = self.chain.initial_state(batch)
-        self.output = torch.zeros(batch, 0)
+        self.state = self.chain.initial_state(batch, self.mix)
+        self.output = torch.zeros(1 if self.mix else batch, 0)
 
     @torch.jit.export
     def reset(self, batch: int = 1) -> None:
@@ -169,7 +172,7 @@ class StreamEngine(nn.Module):
         """New frames of (adjusted) pitch and loudness -> the chain -> output."""
         start = torch.tensor([self.decoded], dtype=torch.int64)
         self.decoded += f0.shape[1]
-        out, self.state = self.chain.step(f0, loudness, start, self.state)
+        out, self.state = self.chain.step(f0, loudness, start, self.state, mix=self.mix)
         self.output = torch.cat([self.output, out], 1)
 
     def _pop(self, n: int) -> torch.Tensor:
