@@ -59,3 +59,27 @@ def shaped(name: str, max_harmonic_hz: float = 3000.0, floor: float | None = 3e-
         with torch.no_grad():
             model.synth.log_noise_floor.fill_(float(np.log(floor)))
     return model.eval()
+
+
+def at_rate(name: str, sample_rate: int = 48000):
+    """Bundled model ``name``'s decoder, noise floor and statistics in a config at
+    ``sample_rate`` (250 frames/s), its reverb resampled: a stand-in high-rate model for
+    testing the product at 48 kHz (its noise bands spread to the new Nyquist; no bundled model
+    is trained at 48 kHz yet)."""
+    import dataclasses
+
+    import soxr
+
+    from fastddsp.models import Model, load
+
+    base = load(name)
+    cfg = dataclasses.replace(base.config, sample_rate=sample_rate,
+                              hop_size=round(sample_rate / base.frame_rate))
+    model = Model(cfg, stats=base.stats)
+    state = base.state_dict()
+    ir = state["synth.reverb_ir"].numpy().astype(np.float64)
+    state["synth.reverb_ir"] = torch.from_numpy(
+        soxr.resample(ir, base.sample_rate, sample_rate)[: model.synth.reverb_ir.shape[-1]]
+        * base.sample_rate / sample_rate).float()
+    model.load_state_dict(state)
+    return model.eval()

@@ -37,9 +37,10 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def spectrogram_png(audio: np.ndarray, sample_rate: int, max_hz: float = 8000.0,
+def spectrogram_png(audio: np.ndarray, sample_rate: int, max_hz: float | None = None,
                     width_px: int = 320, height_px: int = 150, dpi: int = 100) -> bytes:
-    """Log-magnitude spectrogram (Hann, ~64 ms window, 75% overlap, 80 dB range) as PNG."""
+    """Log-magnitude spectrogram (Hann, ~64 ms window, 75% overlap, 80 dB range) as PNG, up
+    to ``max_hz`` (default: Nyquist; 24 kHz for a 48 kHz model)."""
     from matplotlib.figure import Figure
 
     audio = np.asarray(audio, dtype=np.float64).reshape(-1)
@@ -51,7 +52,7 @@ def spectrogram_png(audio: np.ndarray, sample_rate: int, max_hz: float = 8000.0,
     db = 20 * np.log10(np.abs(spec) + 1e-9)
     top = float(db.max())
     db = np.clip(db, top - 80.0, top)
-    keep = freqs <= min(max_hz, sample_rate / 2)
+    keep = freqs <= min(max_hz or sample_rate / 2, sample_rate / 2)
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     ax = fig.add_axes((0.14, 0.2, 0.84, 0.76))
     ax.imshow(db[keep], origin="lower", aspect="auto", cmap="magma",

@@ -49,6 +49,13 @@ def fade_in(chunks: Iterator[np.ndarray], sample_rate: float, seconds: float = F
         yield chunk
 
 
+def output_rate(input_rate: int, model_rate: int) -> int:
+    """The default rate of a rendering from an input: the input's, or the model's where that
+    is higher (a 48 kHz model's band is never cut to a 16 kHz input's; a 16 kHz model's
+    output comes back at the input's rate)."""
+    return max(int(input_rate), int(model_rate))
+
+
 def lufs(audio: np.ndarray, sample_rate: int) -> float:
     """Integrated loudness of ``audio`` ``[samples]`` or ``[samples, channels]``."""
     audio = np.asarray(audio)

@@ -23,7 +23,7 @@ from ..io import output_format, read_audio, refuse_overwrite
 from ..limits import MAX_POLY_SECONDS, MAX_VOICES, check_adjustment
 from ..models.model import Model
 from ..progress import ProgressFactory, counted, no_progress
-from .output import lufs, write_output
+from .output import lufs, output_rate, write_output
 from .score import NoteEvent
 from .voices import end_frame, needed_voices, render_tracks
 
@@ -103,7 +103,7 @@ def poly_transfer_file(input_path: str | Path, output_path: str | Path, model: M
     target = lufs(audio, rate)
     used = needed_voices(events, model.frame_rate, voices)
     chunks = render_tracks([(events, model)], voices, seed)
-    sr_out = sr_out or rate
+    sr_out = sr_out or output_rate(rate, model.sample_rate)
     seconds = end_frame(events, model.frame_rate) / model.frame_rate
     with progress("synthesis", seconds) as advance:
         written = write_output(dst, counted(chunks, model.sample_rate, advance),

@@ -33,7 +33,7 @@ from ..models.chunked import render_chunks
 from ..models.model import Model
 from ..models.registry import load
 from ..progress import ProgressFactory, counted, no_progress
-from .output import finish, lufs, write_output
+from .output import finish, lufs, output_rate, write_output
 
 DEFAULT_MODEL = "violin-tiny"
 
@@ -61,9 +61,10 @@ def transfer(audio: np.ndarray, sample_rate: int, model: str | Model = DEFAULT_M
              octave: str | int = "auto", pitch_shift: float = 0.0,
              loudness: str | float = "auto", pitch: str = "crepe-tiny",
              sr_out: int | None = None, seed: int = 0) -> tuple[np.ndarray, int]:
-    """Timbre transfer of mono ``audio`` -> ``(audio, sample_rate)``, at the input's rate
-    unless ``sr_out`` is given; as ``transfer_file``: at the input's loudness with
-    ``loudness="auto"``, faded in, peak-limited."""
+    """Timbre transfer of mono ``audio`` -> ``(audio, sample_rate)``, at the input's rate (the
+    model's where that is higher: ``output.output_rate``) unless ``sr_out`` is given; as
+    ``transfer_file``: at the input's loudness with ``loudness="auto"``, faded in,
+    peak-limited."""
     m = _model(model)
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
@@ -73,7 +74,7 @@ def transfer(audio: np.ndarray, sample_rate: int, model: str | Model = DEFAULT_M
     chunks, adj, _ = transfer_features(feats, m, octave, pitch_shift, loudness, pitch, seed)
     target = lufs(audio, sample_rate) if adj.loudness_mode == "auto" else None
     out, _ = finish(np.concatenate(list(chunks)), m.sample_rate, target)
-    rate = sr_out or sample_rate
+    rate = sr_out or output_rate(sample_rate, m.sample_rate)
     return resample(out, m.sample_rate, rate), rate
 
 
@@ -106,7 +107,7 @@ def transfer_file(input_path: str, output_path: str, model: str | Model = DEFAUL
     with open_audio(src) as f:
         duration = known_seconds(f)
         input_rate, channels = f.samplerate, f.channels
-        sr_out = sr_out or input_rate
+        sr_out = sr_out or output_rate(input_rate, m.sample_rate)
     meter = LoudnessMeter(input_rate, channels)
     with progress(f"{pitch} pitch", duration) as advance:
         def on_block(block: np.ndarray, rate: int) -> None:

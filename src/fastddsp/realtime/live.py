@@ -24,7 +24,7 @@ from ..dsp.limiter import LimiterReport, PeakLimiter
 from ..errors import UserError
 from ..io import open_audio, output_format, refuse_overwrite
 from ..models.model import Model
-from ..pipelines.output import write_output
+from ..pipelines.output import output_rate, write_output
 from .stream import Stream
 
 
@@ -77,7 +77,7 @@ def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
     with open_audio(src) as f:
         if f.frames == 0:
             raise UserError(f"{src} is empty")
-        out_rate = sr_out or f.samplerate
+        out_rate = sr_out or output_rate(f.samplerate, rate)
         blocks = _streamed(f, stream, block_size, 0 if keep_latency else stream.latency, times)
         written = write_output(dst, blocks, rate, out_rate)  # fade-in, limiter, atomic write
     return FileRun(str(dst), written.samples / out_rate, stream.latency, times.summary(),

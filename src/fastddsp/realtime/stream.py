@@ -50,7 +50,28 @@ from ..models.chain import ChainStep
 from ..models.model import Model, one_pass
 
 WINDOW = 512                   # analysis window (samples at 16 kHz): pitch and loudness
-ANALYSIS_DELAY = WINDOW // 2   # causal windows = centred windows delayed by this much
+ANALYSIS_DELAY = WINDOW // 2   # causal windows = centred windows delayed by this much (16 kHz)
+DECIMATION_TAPS_PER_RATIO = 24  # a high-rate model's pitch input: FIR taps per rate multiple
+DECIMATION_CUTOFF_HZ = 6500.0   # its cutoff (below the 8 kHz of the 16 kHz pitch analysis)
+
+
+def decimation_filter(ratio: int, sample_rate: int) -> torch.Tensor:
+    """The causal lowpass FIR (Hann-windowed sinc, odd length) applied before keeping every
+    ``ratio``-th sample of a high-rate input for pitch analysis; ``[1.0]`` at 16 kHz."""
+    if ratio == 1:
+        return torch.ones(1)
+    n = DECIMATION_TAPS_PER_RATIO * ratio + 1
+    k = np.arange(n) - (n - 1) / 2
+    fc = DECIMATION_CUTOFF_HZ / sample_rate
+    taps = 2 * fc * np.sinc(2 * fc * k) * np.hanning(n + 2)[1:-1]
+    return torch.from_numpy(taps / taps.sum()).float()
+
+
+def analysis_delay(sample_rate: int) -> int:
+    """Input samples between a causal analysis frame and the centre of what it analyses:
+    half the 16 kHz pitch window, plus the decimation filter's delay at higher rates."""
+    ratio = max(1, sample_rate // PITCH_RATE)
+    return ANALYSIS_DELAY * ratio + (decimation_filter(ratio, sample_rate).numel() - 1) // 2
 STREAM_YIN = Yin(window=WINDOW)
 VOICING_THRESHOLD = 0.8        # the fast tracker's
 QUIET_DB = 20.0                # unvoiced frames are lowered by this much, as offline transfer
@@ -73,9 +94,16 @@ class StreamEngine(nn.Module):
         self.chain = ChainStep(model, seed)
         self.lookahead = self.chain.look
         self.synth_delay = (1 + self.lookahead) * self.hop
-        self.analyse = cfg.sample_rate == PITCH_RATE
+        # pitch at 16 kHz (a multiple-of-16 kHz input decimated through a causal FIR),
+        # loudness at the model's rate, both centred analysis_delay samples back
+        self.analyse = cfg.sample_rate % PITCH_RATE == 0
+        self.ratio = max(1, cfg.sample_rate // PITCH_RATE)
+        self.pitch_rate = PITCH_RATE  # an attribute: TorchScript reads no globals
         self.window_size = WINDOW
-        self.analysis_delay = ANALYSIS_DELAY
+        self.register_buffer("taps", decimation_filter(self.ratio, cfg.sample_rate).flip(0))
+        self.fir_delay = (self.taps.numel() - 1) // 2
+        self.analysis_delay = analysis_delay(cfg.sample_rate)
+        self.history = self.analysis_delay + self.window_size // 2 + self.taps.numel()
         self.register_buffer("window", torch.hann_window(self.window_size, periodic=True))
         self.register_buffer("weights", loudness_weights(self.window_size, cfg.sample_rate))
         self.min_lag, self.max_lag = STREAM_YIN.min_lag, STREAM_YIN.max_lag
@@ -91,8 +119,11 @@ class StreamEngine(nn.Module):
 
     def _init_state(self, batch: int) -> None:
         self.batch = batch
-        self.inputs = torch.zeros(batch, self.window_size)  # input [input_start, received)
-        self.input_start = -self.window_size
+        self.inputs = torch.zeros(batch, self.history)   # input [input_start, received)
+        self.input_start = -self.history
+        self.pitch_in = torch.zeros(batch, self.window_size)  # 16 kHz [pitch_start, decimated)
+        self.pitch_start = -self.window_size
+        self.decimated = 0
         self.received = 0
         self.next_frame = 0                              # next analysis/control frame
         self.held_f0 = torch.full([batch], -1.0)         # last voiced f0 (-1: none yet)
@@ -121,19 +152,24 @@ class StreamEngine(nn.Module):
         audio = audio.to(self.inputs.dtype).clamp(-self.max_peak, self.max_peak)
         self.inputs = torch.cat([self.inputs, audio], 1)
         self.received += n
+        self._decimate()
         count = self.received // self.hop + 1 - self.next_frame
         if count > 0:
             ends = (torch.arange(count) + self.next_frame) * self.hop
-            first = ends - self.window_size - self.input_start
-            idx = first.unsqueeze(1) + torch.arange(self.window_size)
-            frames = self.inputs[:, idx].reshape(self.batch * count, self.window_size)
-            f0, conf = yin_frames(frames, self.sample_rate, self.min_lag, self.max_lag,
+            # pitch: the 16 kHz window ending at each frame; loudness: the model-rate window
+            # around the same instant (at 16 kHz both are the window ending at the frame)
+            idx = (ends // self.ratio - self.window_size - self.pitch_start).unsqueeze(1) + \
+                torch.arange(self.window_size)
+            frames = self.pitch_in[:, idx].reshape(self.batch * count, self.window_size)
+            f0, conf = yin_frames(frames, self.pitch_rate, self.min_lag, self.max_lag,
                                   self.margin, self.silence_db)
+            if self.ratio > 1:
+                first = ends - self.analysis_delay - self.window_size // 2 - self.input_start
+                idx = first.unsqueeze(1) + torch.arange(self.window_size)
+                frames = self.inputs[:, idx].reshape(self.batch * count, self.window_size)
             ld = frames_loudness(frames, self.window, self.weights)
             self.next_frame += count
-            drop = self.next_frame * self.hop - self.window_size - self.input_start
-            self.inputs = self.inputs[:, drop:]
-            self.input_start += drop
+            self._drop()
             f0, ld = self._adjust(f0.view(self.batch, count), conf.view(self.batch, count),
                                   ld.view(self.batch, count))
             self._frames(f0, ld)
@@ -155,6 +191,42 @@ class StreamEngine(nn.Module):
             f0 = f0_hz[:, idx].float().clamp(0.0, self.sample_rate / 2.0)
             self._frames(f0, loudness_db[:, idx].float().clamp_max(self.max_loudness))
         return self._pop(n)
+
+    def _decimate(self) -> None:
+        """The 16 kHz pitch input up to the received audio: every ``ratio``-th sample of the
+        causal FIR's output (the input itself at 16 kHz)."""
+        if self.ratio == 1:
+            self.pitch_in = torch.cat([self.pitch_in, self.inputs[:, self.inputs.shape[1] -
+                                       (self.received - self.decimated):]], 1)
+            self.decimated = self.received
+            return
+        last = (self.received - 1) // self.ratio          # the last 16 kHz sample ready
+        if last < self.decimated:
+            return
+        at = torch.arange(self.decimated, last + 1) * self.ratio   # input index of each
+        idx = (at - self.taps.numel() + 1 - self.input_start).unsqueeze(1) + \
+            torch.arange(self.taps.numel())
+        # in float64, so the offline mirror (``causal_features``) gets the same float32
+        # samples whatever the summation order: YIN's voicing decision at an onset can turn
+        # on a last bit
+        filtered = (self.inputs[:, idx].double() @ self.taps.double()).float()
+        self.pitch_in = torch.cat([self.pitch_in, filtered], 1)
+        self.decimated = last + 1
+
+    def _drop(self) -> None:
+        """Forgets input no later frame or filter output needs."""
+        end = self.next_frame * self.hop
+        keep_in = min(end - self.analysis_delay - self.window_size // 2,
+                      self.decimated * self.ratio - self.taps.numel() + 1,
+                      end - self.window_size * self.ratio)
+        drop = keep_in - self.input_start
+        if drop > 0:
+            self.inputs = self.inputs[:, drop:]
+            self.input_start += drop
+        drop = end // self.ratio - self.window_size - self.pitch_start
+        if drop > 0:
+            self.pitch_in = self.pitch_in[:, drop:]
+            self.pitch_start += drop
 
     def _adjust(self, f0: torch.Tensor, conf: torch.Tensor, ld: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,7 +336,8 @@ class Stream:
     def process(self, block: Any) -> np.ndarray:
         """Audio at the model's rate (mono) -> the instrument, same number of samples."""
         if not self.engine.analyse:
-            raise UserError("streaming timbre transfer needs a 16 kHz model")
+            raise UserError("streaming timbre transfer needs a model whose rate is a multiple "
+                            "of 16 kHz (16, 32, 48 kHz)")
         x = self._check("audio block", block)
         self._enter("process")
         return self.engine.process(x)[0].numpy()
@@ -284,23 +357,41 @@ class Stream:
 
 
 def causal_features(audio: np.ndarray, hop: int, sample_rate: int = PITCH_RATE,
-                    delay: int = ANALYSIS_DELAY) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Offline, the frames ``process`` analyses: frame f at sample f * hop over the window
-    ending there, for f = 0 .. len(audio) // hop. Returns raw f0, confidence and loudness.
-    ``delay=0`` gives the same analysis with centred windows (no analysis latency)."""
-    x = np.concatenate([np.zeros(delay, np.float32), np.asarray(audio, np.float32)])
-    centres = np.arange(len(audio) // hop + 1, dtype=np.int64) * hop
-    f0, conf = STREAM_YIN.pitch(x, centres)
-    ld = loudness_at(x, centres, sample_rate, n_fft=WINDOW)
+                    delay: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offline, the frames ``process`` analyses: frame f at sample t = f * hop, for f = 0 ..
+    len(audio) // hop; pitch on the 16 kHz signal (``decimation_filter`` at higher rates),
+    loudness at ``sample_rate``, both centred ``delay`` samples before t (default: the
+    stream's ``analysis_delay``; 0: centred windows, no analysis latency). Returns raw f0,
+    confidence and loudness."""
+    ratio = max(1, sample_rate // PITCH_RATE)
+    full = analysis_delay(sample_rate)
+    delay = full if delay is None else delay
+    x = np.asarray(audio, np.float32)
+    taps = decimation_filter(ratio, sample_rate)
+    if ratio > 1:  # the FIR's causal output at every ratio-th sample (zeros before the start)
+        y = torch.nn.functional.conv1d(  # in float64, as the stream
+            torch.nn.functional.pad(torch.from_numpy(x).double(),
+                                    (taps.numel() - 1, 0)).view(1, 1, -1),
+            taps.flip(0).double().view(1, 1, -1))[0, 0]
+        pitch_in = y[::ratio].float().numpy()
+    else:
+        pitch_in = x
+    ends = np.arange(len(audio) // hop + 1, dtype=np.int64) * hop
+    # the stream's pitch window ends at t / ratio; shifting by (full - delay) input samples
+    pitch_centres = (ends + full - delay) // ratio - WINDOW // 2
+    f0, conf = STREAM_YIN.pitch(pitch_in, pitch_centres)
+    delayed = np.concatenate([np.zeros(delay, np.float32), x])  # (no negative centres)
+    ld = loudness_at(delayed, ends, sample_rate, n_fft=WINDOW)
     return f0, conf, ld
 
 
 def offline_controls(model: Model, audio: np.ndarray, octave: int = 0,
                      pitch_shift: float = 0.0, loudness_db: float = 0.0,
-                     analysis_delay: int = ANALYSIS_DELAY) -> tuple[np.ndarray, np.ndarray]:
+                     analysis_delay: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The f0 and loudness frames ``process`` gives the decoder, computed offline from the
     offline pieces (centred YIN and loudness on the delayed input, ``clean_f0``, the transfer
-    adjustments). ``analysis_delay=0``: with centred analysis windows."""
+    adjustments). ``analysis_delay=0``: with centred analysis windows (default: the
+    stream's)."""
     f0, conf, ld = causal_features(audio, model.config.hop_size, model.sample_rate,
                                    analysis_delay)
     f0 = clean_f0(f0, conf, VOICING_THRESHOLD, causal=True)
@@ -311,7 +402,7 @@ def offline_controls(model: Model, audio: np.ndarray, octave: int = 0,
 
 def offline_reference(model: Model, audio: np.ndarray, octave: int = 0,
                       pitch_shift: float = 0.0, loudness_db: float = 0.0, seed: int = 0,
-                      analysis_delay: int = ANALYSIS_DELAY) -> np.ndarray:
+                      analysis_delay: int | None = None) -> np.ndarray:
     """What ``process`` computes, offline: ``offline_controls`` rendered in one pass
     (``models.model.one_pass``, not stepped). Stream output sample n equals this at
     n - control latency. With ``analysis_delay=0``: the offline rendering with centred
@@ -332,7 +423,7 @@ def onset(audio: np.ndarray, window: int = 256, level: float = 0.5) -> float:
     return i - 1 + (target - env[i - 1]) / (env[i] - env[i - 1])
 
 
-def measure_latency(model: Model, block_size: int = 64, sample_rate: int = PITCH_RATE,
+def measure_latency(model: Model, block_size: int = 64, sample_rate: int | None = None,
                     seeds: tuple[int, ...] = (0, 1, 2, 3)) -> tuple[int, float]:
     """The onset test: eight tones, each starting abruptly after silence, through ``process``
     block by block and through the offline rendering with centred analysis windows (no
@@ -340,6 +431,7 @@ def measure_latency(model: Model, block_size: int = 64, sample_rate: int = PITCH
     reaches half its peak. The instrument's noise scatters single tones by a few ms, so the
     test runs with several noise seeds and returns the median over all tones, as
     (declared, measured) in samples."""
+    sample_rate = sample_rate or model.sample_rate
     slot = int(0.6 * sample_rate)
     t = np.arange(slot) / sample_rate
     gate = (t >= 0.2) & (t < 0.45)

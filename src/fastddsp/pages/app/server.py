@@ -78,7 +78,7 @@ from ...features.pitch import TRACKERS, get_tracker
 from ...io import read_audio, resample
 from ...limits import LOUDNESS_SHIFT_MAX_DB, OCTAVE_RANGE, check_adjustment
 from ...models import bundled_models, load
-from ...pipelines.output import finish, lufs
+from ...pipelines.output import finish, lufs, output_rate
 from ...pipelines.transfer import DEFAULT_MODEL, transfer_features
 from ..plots import Curve, features_png, spectrogram_png
 from ..report import KINDS, model_kind
@@ -261,9 +261,10 @@ class Transferer:
                                                       pitch)
             target = lufs(audio, rate) if adj.loudness_mode == "auto" else None
             out, _ = finish(np.concatenate(list(chunks)), m.sample_rate, target)
-            out = resample(out, m.sample_rate, rate)
+            rate_out = output_rate(rate, m.sample_rate)   # a 48 kHz model plays at 48 kHz
+            out = resample(out, m.sample_rate, rate_out)
         buf = io.BytesIO()
-        sf.write(buf, np.clip(out, -1.0, 1.0), rate, format="WAV", subtype="PCM_16")
+        sf.write(buf, np.clip(out, -1.0, 1.0), rate_out, format="WAV", subtype="PCM_16")
         thr = tracker.voicing_threshold
         plot = features_png([Curve("input", feats, thr, "#222222"),
                              Curve(f"given to {model}", adjusted, thr, "#d62728")])
@@ -271,12 +272,14 @@ class Transferer:
             "wav": buf.getvalue(),
             "filename": f"{_safe_stem(upload_name)}.{model}.wav",
             "info": {
-                "model": model, "pitch": pitch, "sample_rate": rate, "samples": int(out.size),
-                "seconds": out.size / rate, "input_seconds": seconds,
+                "model": model, "pitch": pitch, "sample_rate": rate_out,
+                "samples": int(out.size), "seconds": out.size / rate_out,
+                "input_seconds": seconds,
                 "adjustment": {"octaves": adj.octaves, "loudness": adj.loudness_mode,
                                "voiced_share": adj.voiced_share},
                 "plots": {"features": _png_data_url(plot),
-                          "spectrogram": _png_data_url(spectrogram_png(out, rate))},
+                          "spectrogram": _png_data_url(
+                              spectrogram_png(out, rate_out, max_hz=m.sample_rate / 2))},
             },
         }
 
