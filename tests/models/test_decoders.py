@@ -81,3 +81,14 @@ def test_models_at_other_sample_rates(sr):
 def test_config_validation():
     with pytest.raises(ValueError):
         preset_config("tiny", sample_rate=100)
+
+
+def test_high_rate_presets_take_the_measured_harmonics_and_noise_bands():
+    """Above 16 kHz: harmonics to 16 kHz (80 of them), 129 noise bands to Nyquist (measured on
+    the violin recordings: docs/high-rate.md); 16 kHz presets are the thesis' (60, 65)."""
+    low, high = preset_config("tiny", 16000), preset_config("tiny", 48000)
+    assert (low.n_harmonics, low.max_harmonic_hz, low.n_noise_bands) == (60, 0.0, 65)
+    assert (high.n_harmonics, high.max_harmonic_hz, high.n_noise_bands) == (80, 16000.0, 129)
+    assert high.hop_size == 192
+    assert preset_config("tiny", 48000, n_harmonics=100).n_harmonics == 100  # overrides win
+    assert preset_config("tiny", 22050, frame_rate=250.0).n_noise_bands == 65  # hop 88 < 128

@@ -117,12 +117,34 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# Above 16 kHz (measured on the full-length violin recordings, docs/high-rate.md): harmonic
+# structure holds to about 16 kHz and is gone above it, so harmonics stop there (80 of them
+# reach 16 kHz from 200 Hz) and the noise bands cover the rest, 129 of them (188 Hz wide at
+# 48 kHz, about the 16 kHz models' 125 Hz; the noise FIR then fits a hop of 128 or more).
+HIGH_RATE_HARMONIC_HZ = 16000.0
+HIGH_RATE_HARMONICS = 80
+HIGH_RATE_NOISE_BANDS = 129
+
+
+def rate_defaults(sample_rate: int, hop: int) -> dict[str, Any]:
+    """The synthesis settings a preset takes at ``sample_rate`` (none at 16 kHz and below)."""
+    if sample_rate <= 16000:
+        return {}
+    out: dict[str, Any] = {"n_harmonics": HIGH_RATE_HARMONICS,
+                           "max_harmonic_hz": min(HIGH_RATE_HARMONIC_HZ, sample_rate / 2)}
+    if hop >= HIGH_RATE_NOISE_BANDS - 1:
+        out["n_noise_bands"] = HIGH_RATE_NOISE_BANDS
+    return out
+
+
 def preset_config(name: str, sample_rate: int = 16000, frame_rate: float = 250.0,
                   **overrides: Any) -> ModelConfig:
-    """The config of preset ``name`` at ``sample_rate``; hop = round(sample_rate / frame_rate)."""
+    """The config of preset ``name`` at ``sample_rate``; hop = round(sample_rate / frame_rate);
+    above 16 kHz with ``rate_defaults``' harmonics and noise bands (``overrides`` win)."""
     if name not in PRESETS:
         raise UnknownModelError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
     p = PRESETS[name]
     hop = max(1, round(sample_rate / frame_rate))
+    settings = {**rate_defaults(int(sample_rate), hop), **overrides}
     return ModelConfig(decoder=p.decoder, channels=p.channels, causal=p.causal,
-                       sample_rate=int(sample_rate), hop_size=hop, preset=name, **overrides)
+                       sample_rate=int(sample_rate), hop_size=hop, preset=name, **settings)
