@@ -117,8 +117,15 @@ def quartet_midi(path: Path, seconds: float) -> None:
     mid.save(path)
 
 
-def quartet(seconds: float, threads: int) -> dict[str, float]:
-    models = "violin i=violin-cnn,violin ii=violin-tiny,viola=trumpet-tiny,cello=trumpet-cnn"
+QUARTETS = {  # four models each: CNNs and tinies mixed, and the small models only
+    "cnn + tiny": "violin i=violin-cnn,violin ii=violin-tiny,viola=trumpet-tiny,"
+                  "cello=trumpet-cnn",
+    "tiny + tiny-q": "violin i=violin-tiny,violin ii=violin-tiny-q,viola=trumpet-tiny,"
+                     "cello=trumpet-tiny-q",
+}
+
+
+def quartet(seconds: float, threads: int, models: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         score, out = Path(tmp) / "quartet.mid", Path(tmp) / "quartet.wav"
         quartet_midi(score, seconds)
@@ -224,10 +231,11 @@ def main() -> None:
         print(f"note-on to sound, {name}: declared <= {declared} samples "
               f"({1000 * declared / SR:.1f} ms), measured median {measured:.0f} samples "
               f"({1000 * measured / SR:.1f} ms)")
-    q = quartet(args.quartet_seconds, args.threads)
-    print(f"string quartet, {args.quartet_seconds:.0f} s, {q['notes']} notes, four models: "
-          f"`fastddsp render` {q['cli']:.0f}x real time (process start included), API "
-          f"{q['api']:.0f}x")
+    for label, models in QUARTETS.items():
+        q = quartet(args.quartet_seconds, args.threads, models)
+        print(f"string quartet, {args.quartet_seconds:.0f} s, {q['notes']} notes, four models "
+              f"({label}): `fastddsp render` {q['cli']:.0f}x real time (process start "
+              f"included), API {q['api']:.0f}x")
     for label, p, r, f, speed in transcription():
         print(f"transcription of {label} chords: precision {p:.2f}, recall {r:.2f}, "
               f"F {f:.2f}; {speed:.0f}x real time")
