@@ -204,3 +204,16 @@ def test_rests_are_skipped_with_the_same_numbers():
     assert torch.allclose(sparse, dense, atol=1e-5) and torch.equal(end_s, end_d)
     assert sparse[1].abs().max() == 0 and sparse[0, 6 * hop: 19 * hop].abs().max() == 0
     assert dense.abs().max() > 1.0
+
+
+def test_a_long_block_is_computed_in_pieces_with_the_same_numbers():
+    """At 48 kHz a block's sines are computed a piece at a time (cache-sized); the pieces
+    join seamlessly: the same as computing them at once."""
+    torch.manual_seed(1)
+    frames, k, hop = 1200, 100, 192
+    f0 = 150 + 2000 * torch.rand(1, frames)            # up to 2150 Hz x 100: past Nyquist
+    amps = torch.rand(1, frames, k)
+    pieces, _ = harmonic_synth(f0, amps, hop, 48000)
+    whole, _ = harmonic_synth(f0, amps, hop, 48000, trim=False)
+    assert 2097152 // (hop * k) < frames                 # more than one piece
+    assert torch.allclose(pieces, whole, atol=2e-5)
