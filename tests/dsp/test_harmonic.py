@@ -217,3 +217,15 @@ def test_a_long_block_is_computed_in_pieces_with_the_same_numbers():
     whole, _ = harmonic_synth(f0, amps, hop, 48000, trim=False)
     assert 2097152 // (hop * k) < frames                 # more than one piece
     assert torch.allclose(pieces, whole, atol=2e-5)
+
+
+def test_a_long_block_with_rests_is_computed_in_pieces_with_the_same_numbers():
+    torch.manual_seed(2)
+    frames, k, hop = 1200, 100, 192
+    f0 = 150 + 2000 * torch.rand(2, frames)
+    amps = torch.rand(2, frames, k)
+    amps[1] = 0.0                                        # an idle voice: the sparse path
+    pieces, _ = harmonic_synth(f0, amps, hop, 48000)
+    whole, _ = harmonic_synth(f0, amps, hop, 48000, trim=False)
+    assert 2097152 // (hop * k) < frames                 # more than one piece
+    assert torch.allclose(pieces, whole, atol=2e-5) and pieces[1].abs().max() == 0

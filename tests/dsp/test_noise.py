@@ -55,3 +55,20 @@ def test_gradient_reaches_magnitudes():
     out = filtered_noise(mags, white_noise((1, 10 * HOP)), HOP)
     out.pow(2).sum().backward()
     assert mags.grad is not None and torch.count_nonzero(mags.grad) > 600
+
+
+def test_only_sounding_frames_make_noise_with_the_same_numbers():
+    from fastddsp.dsp.noise import hashed_noise, noise_segments, sounding_noise_segments
+
+    torch.manual_seed(3)
+    mags = torch.rand(3, 20, 65)
+    mags[0, 4:9] = 0.0
+    mags[2] = 0.0
+    index = torch.arange(20 * 64, dtype=torch.int64) + 640
+    dense = noise_segments(mags, hashed_noise(index, 7, 3), 64)
+    sparse = sounding_noise_segments(mags, index, 7, 64)
+    assert torch.allclose(sparse, dense, atol=1e-6)
+    assert sparse[2].abs().max() == 0 and sparse[0, 4:9].abs().max() == 0
+    full = torch.rand(2, 20, 65) + 0.1                   # all sounding: computed at once
+    assert torch.allclose(sounding_noise_segments(full, index, 7, 64),
+                          noise_segments(full, hashed_noise(index, 7, 2), 64), atol=1e-6)

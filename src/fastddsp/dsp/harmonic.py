@@ -118,24 +118,26 @@ def _sparse(phase: torch.Tensor, f0_hz: torch.Tensor, right_f0: torch.Tensor | N
             sample_rate: float) -> torch.Tensor:
     """``harmonic_synth``'s sum over the ``sounding`` frame segments only (flat ``[B * F]``
     mask), zeros elsewhere: the same numbers, at a cost that follows the notes, not the
-    rests (or a voice's idle frames)."""
+    rests (or a voice's idle frames); in cache-sized pieces, as ``_dense``."""
     batch, n_frames, n_used = amps.shape
     rows = sounding.nonzero().squeeze(1)
     out = torch.zeros(batch * n_frames, hop, dtype=amps.dtype, device=amps.device)
-    if rows.numel() > 0:  # (no early return: TorchScript's with-blocks do not allow one)
+    f0 = f0_hz.detach()
+    nxt = hold_last(f0) if right_f0 is None else torch.cat([f0[:, 1:], right_f0.detach()], 1)
+    signs = harmonic_signs(n_used, amps.dtype, amps.device)
+    coef = (torch.stack([amps, right], dim=-2) * signs).reshape(batch * n_frames, 2, n_used)
+    w = interp_weights(hop, amps.dtype, amps.device)
+    flat_phase, flat_f0, flat_nxt = phase.view(-1, hop), f0.flatten(), nxt.flatten()
+    step = max(1, 2097152 // (hop * n_used))                           # segments at a time
+    for a in range(0, rows.numel(), step):
+        part = rows[a: a + step]
         with torch.no_grad():
-            sines = signed_harmonic_sines(phase.view(-1, hop)[rows], n_used)  # [K, S, hop]
-            f0 = f0_hz.detach()
-            nxt = hold_last(f0) if right_f0 is None else torch.cat(
-                [f0[:, 1:], right_f0.detach()], 1)
-            f0_s, nxt_s = f0.flatten()[rows].view(1, -1), nxt.flatten()[rows].view(1, -1)
+            sines = signed_harmonic_sines(flat_phase[part], n_used)   # [K, S, hop]
+            f0_s, nxt_s = flat_f0[part].view(1, -1), flat_nxt[part].view(1, -1)
             if bool((torch.maximum(f0_s, nxt_s) * n_used >= sample_rate / 2).any()):
                 nyquist_guard(sines, f0_s, nxt_s, hop, sample_rate)
-        signs = harmonic_signs(n_used, amps.dtype, amps.device)
-        coef = (torch.stack([amps, right], dim=-2) * signs).reshape(batch * n_frames, 2, n_used)
-        seg = torch.bmm(coef[rows], sines.transpose(0, 1))
-        w = interp_weights(hop, seg.dtype, seg.device)
-        out[rows] = seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w
+        seg = torch.bmm(coef[part], sines.transpose(0, 1))
+        out[part] = seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w
     return out.view(batch, n_frames * hop)
 
 

@@ -57,6 +57,38 @@ def hashed_noise(index: torch.Tensor, seed: int, batch: int = 1) -> torch.Tensor
     return (x & 0xFFFFFF).to(torch.float32) * (2.0 / 16777216.0) - 1.0
 
 
+def hashed_noise_rows(index: torch.Tensor, rows: torch.Tensor, seed: int) -> torch.Tensor:
+    """``hashed_noise`` for given int64 sample indices ``[S, n]``, each line from its own row
+    of the stream (``rows`` ``[S]``): the same values ``hashed_noise`` gives those rows."""
+    mask = 0x7FFFFFFF
+    base = _hash31((rows.to(torch.int64).unsqueeze(1) + seed * 65537) * 257 + 1 & mask)
+    x = _hash31((index + base) & mask)
+    return (x & 0xFFFFFF).to(torch.float32) * (2.0 / 16777216.0) - 1.0
+
+
+def sounding_noise_segments(magnitudes: torch.Tensor, index: torch.Tensor, seed: int,
+                            hop: int) -> torch.Tensor:
+    """``noise_segments(magnitudes, hashed_noise(index, seed, batch), hop)`` computed only for
+    the frames whose magnitudes are not all zero (the others' segments are zeros): noise costs
+    what the sounding frames need (rests, a polyphonic engine's idle voices)."""
+    batch, n_frames, n_bands = magnitudes.shape[0], magnitudes.shape[1], magnitudes.shape[2]
+    flat = magnitudes.reshape(batch * n_frames, n_bands)
+    rows = (flat != 0).any(-1).nonzero().squeeze(1)
+    length = hop + 2 * (n_bands - 1) - 1
+    out = torch.zeros(batch * n_frames, length, dtype=magnitudes.dtype,
+                      device=magnitudes.device)
+    if rows.numel() * 10 >= flat.shape[0] * 9:  # nearly all sound: at once is cheaper
+        out = noise_segments(magnitudes, hashed_noise(index, seed, batch), hop).reshape(
+            batch * n_frames, length)
+    elif rows.numel() > 0:
+        frame = torch.remainder(rows, n_frames)
+        samples = index.view(n_frames, hop)[frame]                 # [S, hop]
+        white = hashed_noise_rows(samples, torch.div(rows, n_frames, rounding_mode="floor"),
+                                  seed)
+        out[rows] = fft_convolve(white, noise_impulse_responses(flat[rows]))
+    return out.view(batch, n_frames, length)
+
+
 def noise_context(hop: int, n_bands: int) -> tuple[int, int]:
     """Frames of context (before, after) a range of frames needs for its filtered noise to
     equal one-pass rendering: the FIR's overlap-add reaches into neighbouring frames."""

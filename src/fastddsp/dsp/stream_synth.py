@@ -27,7 +27,7 @@ import math
 import torch
 
 from .harmonic import harmonic_synth
-from .noise import hashed_noise, noise_segments, overlap_add
+from .noise import hashed_noise, noise_segments, overlap_add, sounding_noise_segments
 from .reverb import wet_impulse_response
 
 
@@ -87,7 +87,11 @@ def dry_step(f0_hz: torch.Tensor, harmonics: torch.Tensor, noise_mags: torch.Ten
     tail = noise_tail.shape[1]
     # filtered noise: the carried tail plus the new frames' overlap-add, from segment start - 1
     index = torch.arange(n * hop, dtype=torch.int64) + start * hop
-    ola = overlap_add(noise_segments(noise_mags, hashed_noise(index, seed, batch), hop), hop)
+    if graph:
+        segments = noise_segments(noise_mags, hashed_noise(index, seed, batch), hop)
+    else:  # only the frames that make noise (the same numbers)
+        segments = sounding_noise_segments(noise_mags, index, seed, hop)
+    ola = overlap_add(segments, hop)
     ola = torch.nn.functional.pad(ola, [hop - delay, 0])
     acc = torch.nn.functional.pad(noise_tail, [0, ola.shape[1] - tail]) + ola
     noise = acc[:, : n * hop]
