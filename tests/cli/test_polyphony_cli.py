@@ -94,15 +94,10 @@ def test_live_midi_needs_a_midi_system_and_says_so(tmp_path, capsys, monkeypatch
 
 
 class FakePort:
-    """A MIDI input: plays its messages to the callback from a thread, a block apart."""
+    """A MIDI input port: the test calls its callback (as mido's thread would)."""
 
-    def __init__(self, messages, callback, started: threading.Event):
-        self.messages, self.callback, self.closed = messages, callback, False
-        self.started = started
-
-    def feed(self):
-        for msg in self.messages:
-            self.callback(msg)
+    def __init__(self, callback):
+        self.callback, self.closed = callback, False
 
     def close(self):
         self.closed = True
@@ -159,7 +154,7 @@ def test_a_keyboard_plays_chords_with_pedal_and_bend(monkeypatch):
             ports[0].callback(msg)
 
     def open_keyboard(name, callback):
-        ports.append(FakePort([], callback, threading.Event()))
+        ports.append(FakePort(callback))
         return ports[0]
 
     monkeypatch.setattr(midi, "open_keyboard", open_keyboard)
