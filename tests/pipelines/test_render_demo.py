@@ -84,11 +84,19 @@ def test_demo_page_has_every_model_and_clip(tmp_path, monkeypatch):
     # per instrument, in the thesis' order: full, cnn, tiny, cnn-q, tiny-q
     assert r.rows == ["trumpet-full", "violin-full", "violin-cnn", "violin-tiny", "violin-cnn-q",
                       "violin-tiny-q"] and r.trained
-    for name in ("melody.violin-cnn.wav", "voice.trumpet-full.wav", "voice.input.wav"):
+    for name in ("melody.violin-cnn.wav", "voice.trumpet-full.wav", "voice.input.wav",
+                 "chords.violin-tiny.wav"):
         assert name in page and (tmp_path / "d" / name).is_file()
+    # the chords column plays the notes at once: the first chord's three tones together
+    chords, sr = sf.read(tmp_path / "d" / "chords.violin-tiny.wav")
+    seg = chords[int(0.3 * sr): int(0.9 * sr)]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
+    freqs = np.fft.rfftfreq(seg.size, 1 / sr)
+    for hz in (293.66, 369.99, 440.0):                  # D4, F#4, A4
+        assert spec[np.abs(freqs - hz) < 5].max() > 30 * np.median(spec), hz
     # a spectrogram per cell, each a real PNG of the size the page shows
     pngs = re.findall(r"<img src='([^']+\.png)'", page)
-    assert len(pngs) == 2 * len(names) + 1
+    assert len(pngs) == 3 * len(names) + 1
     for name in pngs:
         data = (tmp_path / "d" / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"

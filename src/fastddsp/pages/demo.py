@@ -26,8 +26,9 @@ from ..models.model import Model
 from ..models.registry import bundled_models, load
 from ..pipelines.output import write_output
 from ..pipelines.render import render_notes
-from ..pipelines.score import DEMO_MELODY, demo_voice, notes_to_features
+from ..pipelines.score import DEMO_CHORDS, DEMO_MELODY, demo_voice, note_events, notes_to_features
 from ..pipelines.transfer import transfer_features
+from ..pipelines.voices import render_tracks
 
 SR = 16000
 
@@ -125,6 +126,7 @@ class _Row:
     name: str
     melody: str           # file names in the page's folder
     voice: str
+    chords: str
     parameters: int
     int8: bool
     speed: float          # melody seconds per wall second
@@ -148,15 +150,17 @@ def _render_row(name: str, model: Model, out: Path, voice: np.ndarray,
     chunks, _, adjusted = transfer_features(feats, model, octave=octave, loudness=loud,
                                             pitch="crepe-tiny")
     tr = np.concatenate(list(chunks))
-    files = [out / f"melody.{name}.wav", out / f"voice.{name}.wav"]
-    for audio, wav in ((mel, files[0]), (tr, files[1])):  # as every output: limited, faded in
+    chords = np.concatenate(list(render_tracks([(note_events(DEMO_CHORDS), model)])))
+    files = [out / f"melody.{name}.wav", out / f"voice.{name}.wav", out / f"chords.{name}.wav"]
+    clips = ((mel, files[0]), (tr, files[1]), (chords, files[2]))
+    for audio, wav in clips:  # as every output: limited, faded in
         write_output(wav, iter([audio]), model.sample_rate)
-    for audio, wav in ((mel, files[0]), (tr, files[1])):
+    for audio, wav in clips:
         png = out / f"{wav.stem}.png"
         with atomic_path(png) as tmp:
             tmp.write_bytes(spectrogram_image(audio, model.sample_rate))
         files.append(png)
-    return _Row(name, files[0].name, files[1].name, model.decoder_parameters,
+    return _Row(name, files[0].name, files[1].name, files[2].name, model.decoder_parameters,
                 model.is_quantized, speed, adjusted), files
 
 
@@ -168,16 +172,22 @@ def _cell(wav: str, plots: str = "") -> str:
             f"{'<br>' + plots if plots else ''}</td>")
 
 
+CHORDS_TEXT = ("D, G over D, A, D: three or four notes at once, a moving top voice over held "
+               "notes; each note a voice of the same model, all in one room")
+
+
 def _page(rows: list[_Row], melody: Features, voice_wav: str, voice_feats: Features,
           bundled: bool) -> str:
     head = ("<tr><th></th><th>built-in melody (score → audio)</th>"
-            "<th>sung phrase → instrument (timbre transfer)</th></tr>")
+            "<th>sung phrase → instrument (timbre transfer)</th>"
+            "<th>chords (polyphony: a voice per note)</th></tr>")
     ref = (f"<tr><th>input</th><td>{_features_plots(melody)}</td>"
-           f"{_cell(voice_wav, _features_plots(voice_feats))}</tr>")
+           f"{_cell(voice_wav, _features_plots(voice_feats))}<td>{CHORDS_TEXT}</td></tr>")
     body = "".join(
         f"<tr><th>{html.escape(r.name)}<br><small>{r.parameters:,} params"
         f"{' (int8)' if r.int8 else ''}<br>speed {r.speed:,.0f}x real time</small></th>"
-        f"{_cell(r.melody)}{_cell(r.voice, _features_plots(voice_feats, r.adjusted))}</tr>"
+        f"{_cell(r.melody)}{_cell(r.voice, _features_plots(voice_feats, r.adjusted))}"
+        f"{_cell(r.chords)}</tr>"
         for r in rows)
     note = "" if bundled else ("<p class='warn'>No pretrained model is bundled in this "
                                "installation: these rows are untrained presets, so they do not "

@@ -40,6 +40,17 @@ DEMO_MELODY: tuple[Note, ...] = tuple(
 )
 
 
+# Four chords in D major (D, G over D, A, D), three or four notes each, the top voice moving
+# over held lower notes: what `demo` plays through the voice engine (polyphony).
+DEMO_CHORDS: tuple[Note, ...] = tuple(
+    Note(m, t, d, v) for m, t, d, v in [
+        (62, 0.0, 3.9, 0.7), (66, 0.0, 1.9, 0.7), (69, 0.0, 0.95, 0.8), (74, 1.0, 0.9, 0.8),
+        (67, 2.0, 1.9, 0.7), (71, 2.0, 0.95, 0.8), (76, 3.0, 0.9, 0.8),
+        (61, 4.0, 1.9, 0.7), (64, 4.0, 1.9, 0.7), (69, 4.0, 0.95, 0.8), (73, 5.0, 0.9, 0.8),
+        (62, 6.0, 2.0, 0.7), (66, 6.0, 2.0, 0.7), (69, 6.0, 2.0, 0.7), (74, 6.0, 2.0, 0.9),
+    ]
+)
+
 RELEASE_S = 0.12   # a note's release after its end
 TAIL_S = 0.3       # silence after the last release (the room's reverb)
 
