@@ -184,3 +184,12 @@ def test_midi_tracks_keep_names_tempo_bends_and_pedal(tmp_path):
     single.save(tmp_path / "s.mid")
     assert [t.name for t in read_midi_tracks(str(tmp_path / "s.mid"))] == ["channel1",
                                                                           "channel3"]
+
+
+def test_a_scores_microtones_are_played(tiny):
+    y = render(note_events([Note(69.5, 0.1, 1.2)]), tiny)   # a quarter tone above A4
+    seg = y[int(0.5 * SR): int(1.2 * SR)]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
+    f = np.fft.rfftfreq(seg.size, 1 / SR)
+    fundamental = f[np.argmax(np.where(f < 600, spec, 0))]   # (vibrato: the carrier leads)
+    assert abs(fundamental - 440 * 2 ** (0.5 / 12)) < 3.0     # 452.9 Hz, not A4's 440

@@ -108,22 +108,26 @@ def notes_to_features(notes: tuple[Note, ...] | list[Note], frame_rate: float,
 
 @dataclass(frozen=True)
 class NoteEvent:
-    """``kind``: "on" (``value``: velocity 0..1), "off", "bend" (``value``: semitones) or
-    "sustain" (``value`` >= 0.5: pedal down). ``time_s``: when it happens."""
+    """``kind``: "on" (``value``: velocity 0..1; ``detune``: semitones from the key ``note``,
+    for a score's microtones), "off", "bend" (``value``: semitones) or "sustain" (``value``
+    >= 0.5: pedal down). ``time_s``: when it happens."""
 
     time_s: float
     kind: str
     channel: int = 0
     note: int = 0
     value: float = 0.0
+    detune: float = 0.0
 
 
 def note_events(notes: list[Note] | tuple[Note, ...]) -> list[NoteEvent]:
-    """A score's notes as note-on/off events, in time order."""
+    """A score's notes as note-on/off events, in time order (a fractional MIDI note plays its
+    nearest key, detuned by the rest)."""
     events = []
     for n in notes:
-        events += [NoteEvent(n.start_s, "on", 0, round(n.midi), n.velocity),
-                   NoteEvent(n.start_s + n.duration_s, "off", 0, round(n.midi))]
+        key = round(n.midi)
+        events += [NoteEvent(n.start_s, "on", 0, key, n.velocity, n.midi - key),
+                   NoteEvent(n.start_s + n.duration_s, "off", 0, key)]
     return sorted(events, key=lambda e: e.time_s)
 
 

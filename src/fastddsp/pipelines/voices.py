@@ -56,6 +56,7 @@ class Voices:
         self.release_gain = np.zeros(count)     # the level its release starts from
         self.held_by_pedal = np.zeros(count, bool)
         self.rest = np.full(count, np.nan)        # an idle voice's pitch (Hz; NaN: sounding)
+        self.detune = np.zeros(count)             # semitones off the key (a score's microtones)
         self.bend = np.zeros(16)                # semitones, per channel
         self.pedal = np.zeros(16, bool)
         self.release_frames = RELEASE_S * self.rate
@@ -81,7 +82,7 @@ class Voices:
         since = np.where(np.isfinite(self.on)[:, None], (t - self.on[:, None]) / self.rate, 0.0)
         depth = np.clip((since - VIBRATO_DELAY_S) / VIBRATO_GROW_S, 0.0, 1.0)
         vibrato = depth * VIBRATO_SEMITONES * np.sin(2 * math.pi * VIBRATO_HZ * since)
-        midi = (self.note + self.bend[self.channel])[:, None] + vibrato
+        midi = (self.note + self.detune + self.bend[self.channel])[:, None] + vibrato
         hz = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
         idle = t >= (self.off + self.release_frames)[:, None]
         start = idle.any(1) & np.isnan(self.rest)
@@ -102,7 +103,7 @@ class Voices:
     def apply(self, e: NoteEvent, frame: float) -> None:
         c = int(e.channel) & 15
         if e.kind == "on":
-            self._note_on(frame, c, int(e.note), float(e.value))
+            self._note_on(frame, c, int(e.note), float(e.value), float(e.detune))
         elif e.kind == "off":
             held = (self.note == e.note) & (self.channel == c) & (self.off == np.inf)
             for v in np.flatnonzero(held & ~self.held_by_pedal):
@@ -123,10 +124,12 @@ class Voices:
         self.off[v] = frame
         self.held_by_pedal[v] = False
 
-    def _note_on(self, frame: float, channel: int, note: int, velocity: float) -> None:
+    def _note_on(self, frame: float, channel: int, note: int, velocity: float,
+                 detune: float = 0.0) -> None:
         v = self._choose(frame, channel, note)
         self.start_gain[v] = self._level(v, frame)
         self.note[v], self.channel[v], self.velocity[v] = note, channel, velocity
+        self.detune[v] = detune
         self.on[v], self.off[v], self.held_by_pedal[v] = frame, np.inf, False
         self.rest[v] = np.nan
 
