@@ -118,7 +118,10 @@ def _sparse(phase: torch.Tensor, f0_hz: torch.Tensor, right_f0: torch.Tensor | N
             sample_rate: float) -> torch.Tensor:
     """``harmonic_synth``'s sum over the ``sounding`` frame segments only (flat ``[B * F]``
     mask), zeros elsewhere: the same numbers, at a cost that follows the notes, not the
-    rests (or a voice's idle frames); in cache-sized pieces, as ``_dense``."""
+    rests (or a voice's idle frames). In pieces of about 2M sine samples: the sines of every
+    harmonic for a whole block (tens of MB at 48 kHz) would leave the cache, and the
+    recurrence is bound by memory traffic (measured 1.35x slower at 48 kHz); smaller pieces
+    only add per-piece overhead."""
     batch, n_frames, n_used = amps.shape
     rows = sounding.nonzero().squeeze(1)
     out = torch.zeros(batch * n_frames, hop, dtype=amps.dtype, device=amps.device)
@@ -202,57 +205,28 @@ def harmonic_synth(
     amps = amplitudes[..., :n_used]
     right = hold_last(amps) if right_amplitudes is None else torch.cat(
         [amps[:, 1:], right_amplitudes[..., :n_used]], 1)
-    sparse = False
-    sounding = torch.zeros(0, dtype=torch.bool)
     if trim:  # segments silent at both ends are silent throughout: compute only the others
         sounding = ((amps.detach() != 0) | (right.detach() != 0)).any(-1).flatten()
-        sparse = int(sounding.sum()) * 10 < sounding.numel() * 9  # under 90 % sounding
-    if sparse:
         audio = _sparse(phase, f0_hz, right_f0, amps, right, sounding, hop, sample_rate)
     else:
-        audio = _dense(phase, f0_hz, right_f0, amps, right, hop, sample_rate, trim)
+        audio = _dense(phase, f0_hz, right_f0, amps, right, hop, sample_rate)
     return audio, end
 
 
 def _dense(phase: torch.Tensor, f0_hz: torch.Tensor, right_f0: torch.Tensor | None,
-           amps: torch.Tensor, right: torch.Tensor, hop: int, sample_rate: float,
-           trim: bool) -> torch.Tensor:
-    """``harmonic_synth``'s sum over every frame segment. With ``trim``, in pieces of about 2M
-    sine samples: the sines of every harmonic for a whole block (tens of MB at 48 kHz) would
-    leave the cache, and the recurrence is bound by memory traffic (measured 1.35x slower at
-    48 kHz); smaller pieces only add per-piece overhead. Without (the exported graph), at
-    once: no loop over a dynamic length."""
+           amps: torch.Tensor, right: torch.Tensor, hop: int, sample_rate: float
+           ) -> torch.Tensor:
+    """``harmonic_synth`` without data-dependent shapes (the exported graph): every harmonic
+    and segment at once, every sample masked at Nyquist."""
     batch, n_frames, n_used = amps.shape
-    f0 = f0_hz.detach()
-    nxt = hold_last(f0) if right_f0 is None else torch.cat([f0[:, 1:], right_f0.detach()], 1)
     signs = harmonic_signs(n_used, amps.dtype, amps.device)
-    coef = torch.stack([amps, right], dim=-2) * signs                  # [B, F, 2, K]
-    w = interp_weights(hop, amps.dtype, amps.device)
-    pieces: list[torch.Tensor] = []
-    if not trim:  # (no early return: TorchScript's with-blocks do not allow one)
-        with torch.no_grad():
-            sines = signed_harmonic_sines(phase, n_used)  # [K, B, N], signs folded in
-            f0_up = upsample_linear(f0, hop, right=None if right_f0 is None
-                                    else right_f0.detach())
-            sines.mul_(audible_mask(f0_up, n_used, sample_rate).permute(2, 0, 1).to(
-                sines.dtype))
-        seg = torch.bmm(coef.reshape(batch * n_frames, 2, n_used),
-                        sines.view(n_used, batch * n_frames, hop).transpose(0, 1))
-        pieces.append((seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w).reshape(batch, n_frames * hop))
-    else:
-        step = max(1, 2097152 // (hop * batch * n_used))               # frames at a time
-        for a in range(0, n_frames, step):
-            b = min(n_frames, a + step)
-            with torch.no_grad():
-                sines = signed_harmonic_sines(phase[:, a * hop: b * hop], n_used)  # [K, B, n]
-                # Per-sample Nyquist guard, only where some frame segment reaches the limit.
-                if bool((torch.maximum(f0[:, a:b], nxt[:, a:b]) * n_used
-                         >= sample_rate / 2).any()):
-                    nyquist_guard(sines, f0[:, a:b].contiguous(), nxt[:, a:b].contiguous(),
-                                  hop, sample_rate)
-            seg = torch.bmm(coef[:, a:b].reshape(batch * (b - a), 2, n_used),
-                            sines.view(n_used, batch * (b - a), hop).transpose(0, 1))
-            pieces.append((seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w).reshape(
-                batch, (b - a) * hop))
-    audio = pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)
+    coef = (torch.stack([amps, right], dim=-2) * signs).reshape(batch * n_frames, 2, n_used)
+    with torch.no_grad():
+        sines = signed_harmonic_sines(phase, n_used)  # [K, B, N], signs folded in
+        f0_up = upsample_linear(f0_hz.detach(), hop,
+                                right=None if right_f0 is None else right_f0.detach())
+        sines.mul_(audible_mask(f0_up, n_used, sample_rate).permute(2, 0, 1).to(sines.dtype))
+    seg = torch.bmm(coef, sines.view(n_used, batch * n_frames, hop).transpose(0, 1))
+    w = interp_weights(hop, seg.dtype, seg.device)
+    audio = seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w
     return audio.reshape(batch, n_frames * hop)
