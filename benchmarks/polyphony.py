@@ -180,20 +180,8 @@ def piano_like(notes: list[Note]) -> np.ndarray:
     return (0.3 * y / np.abs(y).max()).astype(np.float32)
 
 
-def f_measure(ref: list[Note], est: list, tolerance: float = 0.05) -> tuple[float, float, float]:
-    used, hits = set(), 0
-    for n in sorted(ref, key=lambda n: n.start_s):
-        match = [j for j, e in enumerate(est) if j not in used and e.midi == n.midi
-                 and abs(e.start_s - n.start_s) <= tolerance]
-        if match:
-            used.add(min(match, key=lambda j: abs(est[j].start_s - n.start_s)))
-            hits += 1
-    p, r = hits / max(1, len(est)), hits / len(ref)
-    return p, r, 2 * p * r / max(1e-9, p + r)
-
-
 def transcription() -> list[tuple[str, float, float, float, float]]:
-    from fastddsp.features.transcribe import transcribe
+    from fastddsp.features.transcribe import note_scores, transcribe
 
     rows = []
     for label, seed in (("violin-cnn", 11), ("trumpet-cnn", 12), ("piano-like", 13)):
@@ -205,7 +193,7 @@ def transcription() -> list[tuple[str, float, float, float, float]]:
         t0 = time.perf_counter()
         found = transcribe(audio, SR)
         speed = audio.size / SR / (time.perf_counter() - t0)
-        rows.append((label, *f_measure(notes, found), speed))
+        rows.append((label, *note_scores(notes, found), speed))
     return rows
 
 

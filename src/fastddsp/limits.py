@@ -21,10 +21,23 @@ MIDI_RANGE = (0.0, 127.0)      # notes of a score or MIDI file
 OCTAVE_RANGE = range(-4, 5)    # a transfer's whole-octave shift
 PITCH_SHIFT_MAX = 24.0         # |semitones| of a transfer's extra pitch shift
 LOUDNESS_SHIFT_MAX_DB = 60.0   # |dB| of a transfer's loudness offset
+MAX_BLOCK = 65536              # samples in one block of a real-time engine
 MAX_VOICES = 256               # voices of one polyphonic engine (a track, a keyboard)
 BEND_RANGE_MAX = 48.0          # semitones of a full pitch-wheel bend
 NN_TILDE_VOICES_MAX = 64       # inlet pairs of the nn~ export's synthesize_voices
 MAX_POLY_SECONDS = 3600.0      # a polyphonic transfer's input (transcribed in memory)
+
+
+def check_block_size(size: int) -> None:
+    """A real-time engine's block: 1..MAX_BLOCK samples."""
+    if not 1 <= int(size) <= MAX_BLOCK:
+        raise UserError(f"block size must be within 1..{MAX_BLOCK} samples, not {size}")
+
+
+def check_voices(count: int, what: str = "the number of voices") -> None:
+    """A polyphonic engine's voices: 1..MAX_VOICES."""
+    if not 1 <= count <= MAX_VOICES:
+        raise UserError(f"{what} must be within 1..{MAX_VOICES}, not {count}")
 
 
 def check_input_rate(rate: int, where: str) -> None:

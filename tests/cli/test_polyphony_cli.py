@@ -3,7 +3,6 @@ or a keyboard, polyphonic transfer."""
 
 import importlib.util
 import sys
-import threading
 import types
 
 import mido
@@ -16,6 +15,7 @@ from fastddsp.models import load
 from fastddsp.pipelines.render import read_score_tracks, render_score_chunks
 from fastddsp.pipelines.score import Note, note_events
 from fastddsp.pipelines.voices import render_tracks
+from tests.realtime.test_live import fake_sounddevice
 
 SR = 16000
 
@@ -103,39 +103,6 @@ class FakePort:
         self.closed = True
 
 
-def fake_output_device(blocks: int, size: int, captured: list, before_block):
-    mod = types.ModuleType("sounddevice")
-
-    class CallbackAbort(Exception):
-        pass
-
-    class OutputStream:
-        def __init__(self, samplerate, blocksize, device, channels, dtype, latency, callback):
-            assert channels == 1 and blocksize == size and samplerate == SR
-            self.callback, self.active = callback, False
-
-        def _run(self):
-            for i in range(blocks):
-                before_block(i)
-                out = np.zeros((size, 1), np.float32)
-                self.callback(out, size, None, None)
-                captured.append(out[:, 0].copy())
-            self.active = False
-
-        def __enter__(self):
-            self.active = True
-            self.thread = threading.Thread(target=self._run)
-            self.thread.start()
-            return self
-
-        def __exit__(self, *exc):
-            self.thread.join()
-
-    mod.OutputStream = OutputStream
-    mod.CallbackAbort = CallbackAbort
-    return mod
-
-
 def test_a_keyboard_plays_chords_with_pedal_and_bend(monkeypatch):
     import fastddsp.realtime.midi as midi
 
@@ -158,8 +125,9 @@ def test_a_keyboard_plays_chords_with_pedal_and_bend(monkeypatch):
         return ports[0]
 
     monkeypatch.setattr(midi, "open_keyboard", open_keyboard)
+    silence = [np.zeros(size, np.float32)] * 140          # an output-only device's blocks
     monkeypatch.setitem(sys.modules, "sounddevice",
-                        fake_output_device(140, size, captured, before_block))
+                        fake_sounddevice(silence, set(), captured, before_block=before_block))
     state = midi.run_keyboard(load("violin-tiny"), "", voices=8, block_size=size, seconds=5)
     y = np.concatenate(captured)
     assert state.blocks == 140 and ports[0].closed
@@ -179,22 +147,9 @@ needs_basic_pitch = pytest.mark.skipif(
     reason="Basic Pitch's network is not installed (pip install --no-deps basic-pitch)")
 
 
-def note_f_measure(ref, est, tolerance=0.05):
-    """Onset within ``tolerance`` s and the same MIDI note, each note matched once."""
-    used, hits = set(), 0
-    for n in ref:
-        match = [j for j, e in enumerate(est) if j not in used and e.midi == n.midi
-                 and abs(e.start_s - n.start_s) <= tolerance]
-        if match:
-            used.add(min(match, key=lambda j: abs(est[j].start_s - n.start_s)))
-            hits += 1
-    p, r = hits / max(1, len(est)), hits / len(ref)
-    return 2 * p * r / max(1e-9, p + r)
-
-
 @needs_basic_pitch
 def test_transcription_finds_the_notes_of_rendered_chords():
-    from fastddsp.features.transcribe import transcribe
+    from fastddsp.features.transcribe import note_scores, transcribe
 
     rng = np.random.default_rng(1)
     notes, t = [], 0.3
@@ -205,7 +160,7 @@ def test_transcription_finds_the_notes_of_rendered_chords():
         t += d + float(rng.uniform(0.05, 0.3))
     y = np.concatenate(list(render_tracks([(note_events(notes), load("violin-cnn"))])))
     found = transcribe(y, SR)
-    assert note_f_measure(notes, found) >= 0.85
+    assert note_scores(notes, found)[2] >= 0.85
     # the voices' vibrato (25 cents) is all the bend there is
     assert all(abs(n.bends).max() < 0.4 for n in found if n.bends.size)
 
@@ -246,3 +201,13 @@ def test_transfer_poly_without_basic_pitch_says_how_to_install(tmp_path, capsys,
     assert run(["transfer", "--poly", str(src), "-o", str(tmp_path / "o.wav")]) == 2
     assert "pip install --no-deps basic-pitch" in capsys.readouterr().err
     tr._session.cache_clear()
+
+
+def test_note_scores_match_key_and_onset_once():
+    from fastddsp.features.transcribe import TranscribedNote, note_scores
+
+    ref = [Note(60, 0.0, 1.0), Note(64, 0.0, 1.0), Note(67, 1.0, 1.0)]
+    found = [TranscribedNote(60, 0.03, 1.0, 0.8), TranscribedNote(60, 0.01, 1.0, 0.8),
+             TranscribedNote(64, 0.2, 1.0, 0.8), TranscribedNote(67, 0.96, 2.0, 0.8)]
+    p, r, f = note_scores(ref, found)   # 60 once (the closer), 64 too late, 67 in time
+    assert (p, r) == (0.5, 2 / 3) and f == pytest.approx(4 / 7)

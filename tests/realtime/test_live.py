@@ -67,10 +67,12 @@ class _Flags:
 
 
 def fake_sounddevice(blocks: list[np.ndarray], xrun_at: set[int], captured: list[np.ndarray],
-                     rates: tuple[int, ...] = (SR,)):
+                     rates: tuple[int, ...] = (SR,), before_block=None):
     """A stand-in for sounddevice: its Stream calls the callback with the given input blocks
-    from a thread, as PortAudio would, and records what the callback wrote. It accepts only
-    the sample ``rates`` given (the first is the device's default)."""
+    from a thread, as PortAudio would, and records what the callback wrote; its OutputStream
+    does the same with no input (the blocks give the count and size). It accepts only the
+    sample ``rates`` given (the first is the device's default); ``before_block(i)`` runs
+    before block i."""
     mod = types.ModuleType("sounddevice")
 
     class CallbackAbort(Exception):
@@ -84,11 +86,16 @@ def fake_sounddevice(blocks: list[np.ndarray], xrun_at: set[int], captured: list
             self.callback = callback
             self.active = False
 
+        def call(self, block, out, flags):
+            self.callback(block[:, None], out, block.size, None, flags)
+
         def _run(self):
             for i, block in enumerate(blocks):
+                if before_block is not None:
+                    before_block(i)
                 out = np.zeros((block.size, 1), np.float32)
                 try:
-                    self.callback(block[:, None], out, block.size, None, _Flags(i in xrun_at))
+                    self.call(block, out, _Flags(i in xrun_at))
                 except CallbackAbort:
                     break
                 captured.append(out[:, 0].copy())
@@ -103,7 +110,16 @@ def fake_sounddevice(blocks: list[np.ndarray], xrun_at: set[int], captured: list
         def __exit__(self, *exc):
             self.thread.join()
 
+    class OutputStream(Stream):
+        def __init__(self, samplerate, blocksize, device, channels, dtype, latency, callback):
+            assert channels == 1
+            super().__init__(samplerate, blocksize, device, channels, dtype, latency, callback)
+
+        def call(self, block, out, flags):
+            self.callback(out, block.size, None, flags)
+
     mod.Stream = Stream
+    mod.OutputStream = OutputStream
     mod.CallbackAbort = CallbackAbort
     mod.query_devices = lambda device, kind: {"default_samplerate": float(rates[0])}
     return mod

@@ -12,7 +12,7 @@ from .common import check_rate
 
 if TYPE_CHECKING:
     from ..models.model import Model
-    from ..realtime.live import LiveState
+    from ..realtime.live import FileRun, LiveState
 
 
 def _device(value: str) -> str | int:
@@ -81,15 +81,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _midi(args: argparse.Namespace) -> int:
-    from ..limits import MAX_VOICES
+    from ..limits import check_voices
     from ..models import load
 
     if args.midi is not None and args.midi_file:
         raise UserError("give --midi (a keyboard) or --midi-file, not both")
     if args.input_file:
         raise UserError("--input-file is for audio input; a MIDI instrument has none")
-    if not 1 <= args.voices <= MAX_VOICES:
-        raise UserError(f"--voices must be within 1..{MAX_VOICES}")
+    check_voices(args.voices, "--voices")
     if args.midi_file and args.output_file:
         return _midi_to_file(args, load(args.model))
     if args.output_file:
@@ -99,23 +98,16 @@ def _midi(args: argparse.Namespace) -> int:
 
 
 def _midi_to_file(args: argparse.Namespace, model: Model) -> int:
-    from ..dsp.limiter import limiter_note
     from ..realtime.midi import play_midi_file
 
     check_rate(args.sr)
     r = play_midi_file(model, args.midi_file, args.output_file, args.block, args.voices,
                        args.bend_range, keep_latency=args.keep_latency, sr_out=args.sr)
-    print(f"wrote {r.output} ({r.seconds:.2f} s); latency {r.latency_samples} samples "
-          f"({1000 * r.latency_samples / model.sample_rate:.1f} ms)"
-          f"{'' if args.keep_latency else ', compensated'}")
-    if note := limiter_note(r.limited_db):
-        print(f"  {note}")
-    _print_timing(r.timing)
+    _print_file_run(r, model, args.keep_latency)
     return 0
 
 
 def _midi_to_device(args: argparse.Namespace, model: Model) -> int:
-    from ..dsp.limiter import limiter_note
     from ..realtime.live import meter, sounddevice_module
     from ..realtime.midi import midi_port, play_midi_file_live, run_keyboard
 
@@ -134,38 +126,47 @@ def _midi_to_device(args: argparse.Namespace, model: Model) -> int:
               f"{args.block} samples; Ctrl-C stops")
         state = run_keyboard(model, port, args.voices, args.block, args.output,
                              args.seconds, args.bend_range, report)
-    print(f"\nstopped after {state.blocks} blocks, {state.xruns} xruns")
-    if note := limiter_note(state.limiter.max_reduction_db):
-        print(f"  {note}")
+    _print_stopped(state)
     return 0
 
 
-def _print_timing(t: dict[str, float]) -> None:
+def _print_file_run(r: FileRun, model: Model, keep_latency: bool) -> None:
+    """What a file run through the real-time engine wrote, and its time per block."""
+    from ..dsp.limiter import limiter_note
+
+    print(f"wrote {r.output} ({r.seconds:.2f} s); latency {r.latency_samples} samples "
+          f"({1000 * r.latency_samples / model.sample_rate:.1f} ms)"
+          f"{'' if keep_latency else ', compensated'}")
+    if note := limiter_note(r.limited_db):
+        print(f"  {note}")
+    t = r.timing
     if t.get("blocks"):
         print(f"{t['blocks']} blocks of {t['block_ms']:.1f} ms: processing median "
               f"{t['median_ms']:.3f} ms, p99 {t['p99_ms']:.3f} ms, max {t['max_ms']:.3f} ms, "
               f"{t['over_budget']} over budget")
 
 
-def _file(args: argparse.Namespace, model: Model) -> int:
+def _print_stopped(state: LiveState) -> None:
+    """The end of a device run: blocks, xruns, the limiter if it acted."""
     from ..dsp.limiter import limiter_note
+
+    print(f"\nstopped after {state.blocks} blocks, {state.xruns} xruns")
+    if note := limiter_note(state.limiter.max_reduction_db):
+        print(f"  {note}")
+
+
+def _file(args: argparse.Namespace, model: Model) -> int:
     from ..realtime.live import stream_file
 
     check_rate(args.sr)
     r = stream_file(model, args.input_file, args.output_file, args.block, args.octave,
                     args.pitch_shift, args.loudness, keep_latency=args.keep_latency,
                     sr_out=args.sr)
-    print(f"wrote {r.output} ({r.seconds:.2f} s); latency {r.latency_samples} samples "
-          f"({1000 * r.latency_samples / model.sample_rate:.1f} ms)"
-          f"{'' if args.keep_latency else ', compensated'}")
-    if note := limiter_note(r.limited_db):
-        print(f"  {note}")
-    _print_timing(r.timing)
+    _print_file_run(r, model, args.keep_latency)
     return 0
 
 
 def _devices(args: argparse.Namespace, model: Model) -> int:
-    from ..dsp.limiter import limiter_note
     from ..realtime.live import meter, run_live
     from ..realtime.stream import Stream
 
@@ -177,7 +178,5 @@ def _devices(args: argparse.Namespace, model: Model) -> int:
     print(f"{args.model}: {model.sample_rate} Hz, blocks of {args.block} samples, latency "
           f"{stream.latency_ms:.1f} ms + buffering; Ctrl-C stops")
     state = run_live(stream, args.input, args.output, seconds=args.seconds, report=report)
-    print(f"\nstopped after {state.blocks} blocks, {state.xruns} xruns")
-    if note := limiter_note(state.limiter.max_reduction_db):
-        print(f"  {note}")
+    _print_stopped(state)
     return 0

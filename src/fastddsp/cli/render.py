@@ -35,9 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
     from ..io import output_format, refuse_overwrite
-    from ..limits import MAX_VOICES
+    from ..limits import check_voices
     from ..models import load
     from ..pipelines.output import write_output
     from ..pipelines.render import (
@@ -53,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     check_rate(args.sr)
-    if not 1 <= args.voices <= MAX_VOICES:
-        raise UserError(f"--voices must be within 1..{MAX_VOICES}")
+    check_voices(args.voices, "--voices")
     refuse_overwrite(out, Path(args.score))
     output_format(out)
     if args.mono:
@@ -69,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         loaded = {name: load(name) for name in dict.fromkeys(names)}
         model = loaded[names[0]]
         count = sum(e.kind == "on" for t in tracks for e in t.events)
-        seconds = tracks_seconds([t.events for t in tracks])
+        seconds = tracks_seconds([t.events for t in tracks], model.frame_rate)
         what = f"{count} notes in {len(tracks)} track{'s' * (len(tracks) > 1)}"
         chunks = render_score_chunks(tracks, [loaded[n] for n in names], args.voices,
                                      args.seed)

@@ -20,6 +20,7 @@ activity's peak.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +62,23 @@ class TranscribedNote:
     velocity: float                     # 0..1
     bend_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bends: np.ndarray = field(default_factory=lambda: np.zeros(0))  # semitones
+
+
+def note_scores(reference: Sequence[Any], found: Sequence[Any], tolerance: float = 0.05
+                ) -> tuple[float, float, float]:
+    """Precision, recall and F-measure of ``found`` notes against ``reference`` notes (both
+    with ``midi`` and ``start_s``): a found note counts when its key matches and its onset is
+    within ``tolerance`` s, each matched once (the closest onset first)."""
+    used: set[int] = set()
+    hits = 0
+    for n in sorted(reference, key=lambda n: n.start_s):
+        match = [j for j, e in enumerate(found) if j not in used and e.midi == n.midi
+                 and abs(e.start_s - n.start_s) <= tolerance]
+        if match:
+            used.add(min(match, key=lambda j: abs(found[j].start_s - n.start_s)))
+            hits += 1
+    p, r = hits / max(1, len(found)), hits / max(1, len(reference))
+    return p, r, 2 * p * r / max(1e-9, p + r)
 
 
 def model_path() -> Path:

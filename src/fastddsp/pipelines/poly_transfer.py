@@ -20,12 +20,12 @@ from ..errors import UserError
 from ..features.adjust import auto_octaves, parse_octave
 from ..features.transcribe import TranscribedNote, transcribe
 from ..io import output_format, read_audio, refuse_overwrite
-from ..limits import MAX_POLY_SECONDS, MAX_VOICES, check_adjustment
+from ..limits import MAX_POLY_SECONDS, check_adjustment, check_voices
 from ..models.model import Model
 from ..progress import ProgressFactory, counted, no_progress
 from .output import lufs, output_rate, write_output
 from .score import NoteEvent
-from .voices import end_frame, needed_voices, render_tracks
+from .voices import needed_voices, render_tracks, tracks_seconds
 
 BEND_STEP = 0.02   # semitones: a bend event when the pitch moved this much
 
@@ -41,7 +41,8 @@ class PolyResult:
     limiter_note: str = ""
 
 
-def note_events(notes: list[TranscribedNote], semitones: float = 0.0) -> list[NoteEvent]:
+def transcribed_events(notes: list[TranscribedNote], semitones: float = 0.0
+                       ) -> list[NoteEvent]:
     """Transcribed notes -> timed events, each note on its own channel while it sounds (the
     least recently used of 16), its bends (plus the fractional part of ``semitones``) as that
     channel's pitch bend."""
@@ -88,8 +89,7 @@ def poly_transfer_file(input_path: str | Path, output_path: str | Path, model: M
     output_format(dst)
     octave = parse_octave(octave)
     check_adjustment(octave, pitch_shift, "none")
-    if not 1 <= voices <= MAX_VOICES:
-        raise UserError(f"voices must be within 1..{MAX_VOICES}")
+    check_voices(voices)
     audio, rate = read_audio(src, max_seconds=MAX_POLY_SECONDS)
     if audio.size == 0 or not np.any(audio):
         raise UserError(f"{src} is silent: nothing to transcribe")
@@ -99,12 +99,12 @@ def poly_transfer_file(input_path: str | Path, output_path: str | Path, model: M
     if not notes:
         raise UserError(f"no notes found in {src} (too quiet, or unpitched?)")
     octaves = choose_octaves(notes, model, octave, pitch_shift)
-    events = note_events(notes, 12 * octaves + pitch_shift)
+    events = transcribed_events(notes, 12 * octaves + pitch_shift)
     target = lufs(audio, rate)
     used = needed_voices(events, model.frame_rate, voices)
     chunks = render_tracks([(events, model)], voices, seed)
     sr_out = sr_out or output_rate(rate, model.sample_rate)
-    seconds = end_frame(events, model.frame_rate) / model.frame_rate
+    seconds = tracks_seconds([events], model.frame_rate)
     with progress("synthesis", seconds) as advance:
         written = write_output(dst, counted(chunks, model.sample_rate, advance),
                                model.sample_rate, sr_out,

@@ -28,7 +28,7 @@ import torch
 
 from ..dsp.core import SILENCE_DB
 from ..errors import UserError
-from ..limits import MAX_VOICES
+from ..limits import MAX_VOICES, check_voices
 from ..models.chain import ChainStep, model_stepper
 from ..models.model import Model
 from .score import RELEASE_S, TAIL_S, NoteEvent, score_loudness
@@ -44,8 +44,7 @@ class Voices:
     """The control curves of ``count`` voices from note events (see the module docs)."""
 
     def __init__(self, count: int, frame_rate: float):
-        if not 1 <= count <= MAX_VOICES:
-            raise UserError(f"the number of voices must be within 1..{MAX_VOICES}, not {count}")
+        check_voices(count)
         self.count, self.rate = count, float(frame_rate)
         self.note = np.full(count, 69.0)
         self.channel = np.zeros(count, np.int64)
@@ -159,15 +158,15 @@ def needed_voices(events: list[NoteEvent], frame_rate: float, cap: int = MAX_VOI
     return min(most, cap)
 
 
-def end_frame(events: list[NoteEvent], frame_rate: float) -> int:
+def _end_frame(events: list[NoteEvent], frame_rate: float) -> int:
     """The frame after which every voice is silent: the last event, a release, the tail."""
     last = max((e.time_s for e in events), default=0.0)
     return math.ceil((last + RELEASE_S + TAIL_S) * frame_rate) + 1
 
 
-def tracks_seconds(tracks: list[list[NoteEvent]]) -> float:
-    """How long ``render_tracks`` renders these tracks' events."""
-    return max(end_frame(ev, 1000.0) for ev in tracks) / 1000.0
+def tracks_seconds(tracks: list[list[NoteEvent]], frame_rate: float) -> float:
+    """How long ``render_tracks`` renders these tracks' events at ``frame_rate``."""
+    return max(_end_frame(ev, frame_rate) for ev in tracks) / frame_rate
 
 
 class VoiceEngine:
@@ -290,7 +289,8 @@ def render_tracks(tracks: list[tuple[list[NoteEvent], Model]], voices: int | Non
         engine = VoiceEngine(model, need, seed, model.synth.partition_frames())
         engine.schedule(events)
         engines.append(engine)
-    total = max(end_frame(ev, model0.frame_rate) for ev, _ in tracks) * model0.config.hop_size
+    total = round(tracks_seconds([ev for ev, _ in tracks], model0.frame_rate)
+                  * model0.sample_rate)
     yield from _mix(engines, total, block_frames)
 
 

@@ -23,11 +23,12 @@ import numpy as np
 
 from ..errors import UserError
 from ..io import output_format, refuse_overwrite
+from ..limits import check_block_size
 from ..models.model import Model
 from ..pipelines.output import write_output
 from ..pipelines.render import read_score_tracks
 from ..pipelines.score import BEND_RANGE, NoteEvent, midi_event
-from ..pipelines.voices import end_frame, needed_voices
+from ..pipelines.voices import needed_voices, tracks_seconds
 from .live import BlockTimes, FileRun, LiveState, run_device
 from .poly import DEFAULT_VOICES, PolyStream
 
@@ -138,7 +139,7 @@ def midi_file_stream(model: Model, events: list[NoteEvent], voices: int | None =
     need = needed_voices(events, model.frame_rate, voices or DEFAULT_VOICES)
     poly = PolyStream(model, need, seed)
     poly.schedule(events)
-    return poly, end_frame(events, model.frame_rate) * model.config.hop_size
+    return poly, round(tracks_seconds([events], model.frame_rate) * model.sample_rate)
 
 
 def play_midi_file(model: Model, path: str | Path, output_path: str | Path,
@@ -151,8 +152,7 @@ def play_midi_file(model: Model, path: str | Path, output_path: str | Path,
     src, dst = Path(path), Path(output_path)
     refuse_overwrite(dst, src)
     output_format(dst)
-    if not 1 <= int(block_size) <= 65536:
-        raise UserError(f"block size must be within 1..65536 samples, not {block_size}")
+    check_block_size(block_size)
     poly, total = midi_file_stream(model, file_events(src, bend_range), voices, seed)
     times = BlockTimes(block_size / model.sample_rate)
     skip = 0 if keep_latency else poly.latency

@@ -45,7 +45,7 @@ from ..features.frames import Features
 from ..features.loudness import frames_loudness, loudness_at, loudness_weights
 from ..features.pitch import PITCH_RATE, clean_f0
 from ..features.yin import Yin, yin_frames
-from ..limits import LOUDNESS_MAX_DB, MAX_INPUT_PEAK
+from ..limits import LOUDNESS_MAX_DB, MAX_INPUT_PEAK, check_block_size
 from ..models.chain import ChainStep
 from ..models.model import Model, one_pass
 
@@ -121,7 +121,7 @@ class StreamEngine(nn.Module):
         self.batch = batch
         self.inputs = torch.zeros(batch, self.history)   # input [input_start, received)
         self.input_start = -self.history
-        self.pitch_in = torch.zeros(batch, self.window_size)  # 16 kHz [pitch_start, decimated)
+        self.pitch_in = torch.zeros(batch, self.window_size)  # high rates: 16 kHz pitch input
         self.pitch_start = -self.window_size
         self.decimated = 0
         self.received = 0
@@ -156,17 +156,19 @@ class StreamEngine(nn.Module):
         count = self.received // self.hop + 1 - self.next_frame
         if count > 0:
             ends = (torch.arange(count) + self.next_frame) * self.hop
-            # pitch: the 16 kHz window ending at each frame; loudness: the model-rate window
-            # around the same instant (at 16 kHz both are the window ending at the frame)
-            idx = (ends // self.ratio - self.window_size - self.pitch_start).unsqueeze(1) + \
-                torch.arange(self.window_size)
-            frames = self.pitch_in[:, idx].reshape(self.batch * count, self.window_size)
-            f0, conf = yin_frames(frames, self.pitch_rate, self.min_lag, self.max_lag,
-                                  self.margin, self.silence_db)
+            # loudness: the model-rate window centred analysis_delay back; pitch: the 16 kHz
+            # window ending at each frame, around the same instant (at 16 kHz: the same frames)
+            first = ends - self.analysis_delay - self.window_size // 2 - self.input_start
+            idx = first.unsqueeze(1) + torch.arange(self.window_size)
+            frames = self.inputs[:, idx].reshape(self.batch * count, self.window_size)
+            pitch_frames = frames
             if self.ratio > 1:
-                first = ends - self.analysis_delay - self.window_size // 2 - self.input_start
-                idx = first.unsqueeze(1) + torch.arange(self.window_size)
-                frames = self.inputs[:, idx].reshape(self.batch * count, self.window_size)
+                idx = (ends // self.ratio - self.window_size - self.pitch_start).unsqueeze(1) \
+                    + torch.arange(self.window_size)
+                pitch_frames = self.pitch_in[:, idx].reshape(self.batch * count,
+                                                             self.window_size)
+            f0, conf = yin_frames(pitch_frames, self.pitch_rate, self.min_lag, self.max_lag,
+                                  self.margin, self.silence_db)
             ld = frames_loudness(frames, self.window, self.weights)
             self.next_frame += count
             self._drop()
@@ -193,15 +195,10 @@ class StreamEngine(nn.Module):
         return self._pop(n)
 
     def _decimate(self) -> None:
-        """The 16 kHz pitch input up to the received audio: every ``ratio``-th sample of the
-        causal FIR's output (the input itself at 16 kHz)."""
-        if self.ratio == 1:
-            self.pitch_in = torch.cat([self.pitch_in, self.inputs[:, self.inputs.shape[1] -
-                                       (self.received - self.decimated):]], 1)
-            self.decimated = self.received
-            return
+        """A high-rate input's 16 kHz pitch input up to the received audio: every
+        ``ratio``-th sample of the causal FIR's output (at 16 kHz the input itself serves)."""
         last = (self.received - 1) // self.ratio          # the last 16 kHz sample ready
-        if last < self.decimated:
+        if self.ratio == 1 or last < self.decimated:
             return
         at = torch.arange(self.decimated, last + 1) * self.ratio   # input index of each
         idx = (at - self.taps.numel() + 1 - self.input_start).unsqueeze(1) + \
@@ -216,17 +213,17 @@ class StreamEngine(nn.Module):
     def _drop(self) -> None:
         """Forgets input no later frame or filter output needs."""
         end = self.next_frame * self.hop
-        keep_in = min(end - self.analysis_delay - self.window_size // 2,
-                      self.decimated * self.ratio - self.taps.numel() + 1,
-                      end - self.window_size * self.ratio)
+        keep_in = end - self.analysis_delay - self.window_size // 2
+        if self.ratio > 1:  # the FIR's history, and the 16 kHz pitch input's window
+            keep_in = min(keep_in, self.decimated * self.ratio - self.taps.numel() + 1)
+            drop = end // self.ratio - self.window_size - self.pitch_start
+            if drop > 0:
+                self.pitch_in = self.pitch_in[:, drop:]
+                self.pitch_start += drop
         drop = keep_in - self.input_start
         if drop > 0:
             self.inputs = self.inputs[:, drop:]
             self.input_start += drop
-        drop = end // self.ratio - self.window_size - self.pitch_start
-        if drop > 0:
-            self.pitch_in = self.pitch_in[:, drop:]
-            self.pitch_start += drop
 
     def _adjust(self, f0: torch.Tensor, conf: torch.Tensor, ld: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,8 +259,7 @@ class Stream:
 
     def __init__(self, model: Model, block_size: int = 256, octave: int = 0,
                  pitch_shift: float = 0.0, loudness_db: float = 0.0, seed: int = 0):
-        if not 1 <= int(block_size) <= 65536:
-            raise UserError(f"block size must be within 1..65536 samples, not {block_size}")
+        check_block_size(block_size)
         for name, value in (("pitch shift", pitch_shift), ("loudness", loudness_db)):
             if not np.isfinite(value):
                 raise UserError(f"{name} must be a finite number")
