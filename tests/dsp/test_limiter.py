@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from fastddsp.dsp.limiter import CEILING, LimiterReport, limit_chunks
+from fastddsp.dsp.limiter import CEILING, LimiterReport, forward_minimum, limit_chunks
 
 
 def loud_phrase(sr: int) -> np.ndarray:
@@ -54,3 +54,12 @@ def test_a_signal_loud_from_its_first_sample_is_limited_there_too():
                    [*(x[i: i + 1] for i in range(64)), x[64:]]):
         y = np.concatenate(list(limit_chunks(iter(chunks), 16000)))
         assert y.size == x.size and np.abs(y).max() <= CEILING
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 31, 32, 33, 96, 100])
+@pytest.mark.parametrize("n", [1, 7, 200, 1000])
+def test_forward_minimum_is_the_minimum_over_the_next_width_samples(width, n):
+    x = np.random.default_rng(width * 1000 + n).standard_normal(n)
+    padded = np.concatenate([x, np.full(width - 1, x[-1])])
+    expected = np.array([padded[t: t + width].min() for t in range(n)])
+    assert np.array_equal(forward_minimum(x, width), expected)
