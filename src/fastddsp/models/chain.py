@@ -27,7 +27,7 @@ from ..dsp.core import SILENCE_DB, decoder_inputs
 from ..dsp.stream_synth import dry_step, initial_synth_state, reverb_step
 from ..dsp.synth import gated_controls
 from ..errors import UserError
-from .stepped import stepper
+from .stepped import RuntimeStepper, stepper
 
 if TYPE_CHECKING:
     from .model import Model
@@ -66,6 +66,8 @@ class ChainStep(nn.Module):
         self.register_buffer("reverb_weight", weight)
         self.n_parts = weight.shape[-1]
         self.n_decoder_states = len(self.decoder.initial_state(1)) + (2 if self.look else 0)
+        # whether ``sparse_controls`` decodes only the sounding frames
+        self.sparse = isinstance(self.decoder, RuntimeStepper) and self.decoder.past >= 0
 
     def initial_state(self, batch: int = 1, mix: bool = False) -> list[torch.Tensor]:
         """The state before the first call (silence everywhere). ``mix``: the ``batch``
@@ -105,6 +107,39 @@ class ChainStep(nn.Module):
                                           self.gate_closed, self.gate_open,
                                           self.max_harmonic_hz, self.noise_floor)
         return f0_hz, harmonics, noise, new_state
+
+    def sparse_controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor,
+                        start: torch.Tensor, state: list[torch.Tensor]
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """``controls`` (no flush) decoding only the frames whose silence gate is open: a
+        closed gate zeroes a frame's amplitudes whatever the decoder says, so the others are
+        zeros without it. The same numbers, at a cost that follows the notes (a polyphonic
+        engine's idle voices, rests). For a decoder in another runtime with a finite receptive
+        field (``RuntimeStepper.step_needed``); any other decodes every frame. Python only."""
+        dec = self.decoder
+        if not self.sparse or not isinstance(dec, RuntimeStepper):
+            return self.controls(f0_hz, loudness_db, start, state)
+        n_dec = self.n_decoder_states - (2 if self.look else 0)
+        x = decoder_inputs(f0_hz, loudness_db, self.gate_open)
+        waiting: list[torch.Tensor] = []
+        if self.look:  # the frames that come out are `look` behind, as in ``controls``
+            m = f0_hz.shape[1]
+            f0_wait = torch.cat([state[n_dec], f0_hz], 1)
+            ld_wait = torch.cat([state[n_dec + 1], loudness_db], 1)
+            f0_hz, loudness_db = f0_wait[:, :m], ld_wait[:, :m]
+            waiting = [f0_wait[:, m:], ld_wait[:, m:]]
+        need = loudness_db > self.gate_closed
+        raw, dec_state = dec.step_needed(x, start, state[:n_dec], need)
+        batch, m = need.shape
+        harmonics = f0_hz.new_zeros(batch, m, self.k)
+        noise = f0_hz.new_zeros(batch, m, self.noise_delay + 1)
+        if raw.shape[0]:
+            h, z = gated_controls(raw.unsqueeze(0), f0_hz[need].unsqueeze(0),
+                                  loudness_db[need].unsqueeze(0), self.k, self.sr,
+                                  self.gate_closed, self.gate_open, self.max_harmonic_hz,
+                                  self.noise_floor)
+            harmonics[need], noise[need] = h[0], z[0]
+        return f0_hz, harmonics, noise, dec_state + waiting
 
     def synth(self, f0_hz: torch.Tensor, harmonics: torch.Tensor, noise: torch.Tensor,
               start: torch.Tensor, state: list[torch.Tensor], graph: bool = False,

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch._higher_order_ops.scan import scan  # ONNX Scan: the GRU over any frame count
@@ -196,6 +197,47 @@ class RuntimeStepper(nn.Module):
             out = torch.cat([raw.new_zeros(raw.shape[0], min(-first, end - first),
                                            raw.shape[2]), out], 1)
         return out, [window[:, window.shape[1] - width:]]
+
+    def step_needed(self, x: torch.Tensor, start: torch.Tensor, state: list[torch.Tensor],
+                    need: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``step`` (no flush, finite receptive field) computing only the output frames where
+        ``need`` ``[B, n]`` is true: their raw controls ``[M, C]`` in row-major order, and the
+        new state (the same as ``step``'s). A frame's output depends only on the inputs in its
+        receptive field, so each run of needed frames is decoded over itself and that context
+        (runs closer than a receptive field are decoded as one): the same numbers as ``step``,
+        at a cost that follows the needed frames."""
+        s, width = int(start[0]), state[0].shape[1]
+        window = torch.cat([state[0], x], 1)              # frames [s - width, s + n)
+        base, first = s - width, s - self.lookahead       # need[:, j] is frame first + j
+        pieces = []
+        for row, j0, j1 in needed_runs(need, width):
+            t0, t1 = first + j0, first + j1              # output frames [t0, t1)
+            lo = max(0, t0 - self.past)
+            raw = self.decode(window[row: row + 1, lo - base: t1 + self.lookahead - base])[0][0]
+            frames = raw[max(t0, 0) - lo: t1 - lo]
+            if t0 < 0:  # the pre-roll's zeros, as ``step``
+                frames = torch.cat([frames.new_zeros(min(-t0, j1 - j0), frames.shape[1]),
+                                    frames])
+            pieces.append(frames[need[row, j0:j1]])
+        out = torch.cat(pieces) if pieces else x.new_zeros(0, 0)
+        return out, [window[:, window.shape[1] - width:]]
+
+
+def needed_runs(need: torch.Tensor, gap: int) -> list[tuple[int, int, int]]:
+    """``(row, start, end)`` for the runs of true values in each row of ``need`` ``[B, n]``,
+    runs fewer than ``gap`` apart joined into one."""
+    flags = need.numpy().astype(np.int8)
+    edges = np.diff(np.pad(flags, ((0, 0), (1, 1))), axis=1)
+    runs = []
+    for row in range(flags.shape[0]):
+        starts, ends = np.flatnonzero(edges[row] == 1), np.flatnonzero(edges[row] == -1)
+        if starts.size == 0:
+            continue
+        keep = np.concatenate([[True], starts[1:] - ends[:-1] >= gap])
+        for a, b in zip(starts[keep], np.append(ends[np.flatnonzero(keep)[1:] - 1], ends[-1]),
+                        strict=True):
+            runs.append((row, int(a), int(b)))
+    return runs
 
 
 def stepper(decoder: nn.Module, runtime: Callable[..., Any] | None = None) -> nn.Module:

@@ -183,9 +183,11 @@ class VoiceEngine:
             self.chain = ChainStep(model, seed, partition_frames, model_stepper(model))
         self.delay = (1 + self.chain.look) * self.hop
         self.nyquist = model.sample_rate / 2.0
-        # a CNN's state is a window of its past inputs: constant input over a window leaves it
-        # unchanged, so a voice idle that long may skip the decoder (a GRU's state only
-        # converges: its voices always run)
+        # a decoder in ONNX Runtime decodes only the frames that sound (ChainStep.sparse);
+        # else a CNN's state is a window of its past inputs: constant input over a window
+        # leaves it unchanged, so a voice idle that long may skip the decoder (a GRU's state
+        # only converges: its voices always run)
+        self.sparse = self.chain.sparse
         past, look = getattr(model.decoder, "receptive_field", (-1, 0))
         self.still_window = past + look + 1 if past >= 0 else -1
         self.reset()
@@ -231,12 +233,14 @@ class VoiceEngine:
         """The room's audio for the next ``n`` frames: ``n * hop`` float32 samples."""
         f0, loud = self.controls(n)
         start = self.frame - n
-        skip = self._still(f0, loud, start)
+        skip = np.zeros(self.pool.count, bool) if self.sparse else self._still(f0, loud, start)
         chain, n_dec = self.chain, self.chain.n_decoder_states
         with torch.inference_mode():
             f0_t, loud_t, at = torch.from_numpy(f0), torch.from_numpy(loud), torch.tensor([start])
             dec, synth = self.state[:n_dec], self.state[n_dec:]
-            if skip.any():  # idle voices: no sound, and their decoder state stays as it is
+            if self.sparse:  # only the frames that sound are decoded
+                f0_q, harm, noise, dec = chain.sparse_controls(f0_t, loud_t, at, dec)
+            elif skip.any():  # idle voices: no sound, and their decoder state stays as it is
                 rows = torch.from_numpy(np.flatnonzero(~skip))
                 harm = torch.zeros(self.pool.count, n, chain.k)
                 noise = torch.zeros(self.pool.count, n, chain.noise_delay + 1)
