@@ -114,32 +114,40 @@ def oscillator_phase(
 
 
 def _sparse(phase: torch.Tensor, f0_hz: torch.Tensor, right_f0: torch.Tensor | None,
-            amps: torch.Tensor, right: torch.Tensor, sounding: torch.Tensor, hop: int,
-            sample_rate: float) -> torch.Tensor:
-    """``harmonic_synth``'s sum over the ``sounding`` frame segments only (flat ``[B * F]``
-    mask), zeros elsewhere: the same numbers, at a cost that follows the notes, not the
-    rests (or a voice's idle frames). In pieces of about 2M sine samples: the sines of every
-    harmonic for a whole block (tens of MB at 48 kHz) would leave the cache, and the
-    recurrence is bound by memory traffic (measured 1.35x slower at 48 kHz); smaller pieces
-    only add per-piece overhead."""
+            amps: torch.Tensor, right: torch.Tensor, hop: int, sample_rate: float
+            ) -> torch.Tensor:
+    """``harmonic_synth``'s sum over the frame segments where some harmonic sounds, each with
+    the harmonics up to its highest sounding one, zeros elsewhere: the same numbers, at a cost
+    that follows the notes, not the rests (or a voice's idle frames), and each note's own
+    harmonic count (a high note's few, not a block's lowest note's many). Segments go in order
+    of that count, in pieces of about 2M sine samples: the sines of every harmonic for a whole
+    block (tens of MB at 48 kHz) would leave the cache, and the recurrence is bound by memory
+    traffic (measured 1.35x slower at 48 kHz); smaller pieces only add per-piece overhead."""
     batch, n_frames, n_used = amps.shape
-    rows = sounding.nonzero().squeeze(1)
     out = torch.zeros(batch * n_frames, hop, dtype=amps.dtype, device=amps.device)
     f0 = f0_hz.detach()
     nxt = hold_last(f0) if right_f0 is None else torch.cat([f0[:, 1:], right_f0.detach()], 1)
     signs = harmonic_signs(n_used, amps.dtype, amps.device)
     coef = (torch.stack([amps, right], dim=-2) * signs).reshape(batch * n_frames, 2, n_used)
+    with torch.no_grad():  # each segment's harmonic count: its highest non-zero one
+        k = harmonic_numbers(n_used, torch.int32, amps.device)
+        count = ((coef.detach() != 0).any(1) * k).amax(-1)
+        rows = count.nonzero().squeeze(1)
+        order = torch.argsort(count[rows], descending=True, stable=True)
+        rows, counts = rows[order], count[rows[order]].tolist()
     w = interp_weights(hop, amps.dtype, amps.device)
     flat_phase, flat_f0, flat_nxt = phase.view(-1, hop), f0.flatten(), nxt.flatten()
-    step = max(1, 2097152 // (hop * n_used))                           # segments at a time
-    for a in range(0, rows.numel(), step):
-        part = rows[a: a + step]
+    a = 0
+    while a < len(counts):
+        n = counts[a]                                             # the piece's most
+        part = rows[a: a + max(1, 2097152 // (hop * n))]
+        a += part.numel()
         with torch.no_grad():
-            sines = signed_harmonic_sines(flat_phase[part], n_used)   # [K, S, hop]
+            sines = signed_harmonic_sines(flat_phase[part], n)    # [n, S, hop]
             f0_s, nxt_s = flat_f0[part].view(1, -1), flat_nxt[part].view(1, -1)
-            if bool((torch.maximum(f0_s, nxt_s) * n_used >= sample_rate / 2).any()):
+            if bool((torch.maximum(f0_s, nxt_s) * n >= sample_rate / 2).any()):
                 nyquist_guard(sines, f0_s, nxt_s, hop, sample_rate)
-        seg = torch.bmm(coef[part], sines.transpose(0, 1))
+        seg = torch.bmm(coef[part, :, :n], sines.transpose(0, 1))
         out[part] = seg[:, 0] + (seg[:, 1] - seg[:, 0]) * w
     return out.view(batch, n_frames * hop)
 
@@ -206,8 +214,7 @@ def harmonic_synth(
     right = hold_last(amps) if right_amplitudes is None else torch.cat(
         [amps[:, 1:], right_amplitudes[..., :n_used]], 1)
     if trim:  # segments silent at both ends are silent throughout: compute only the others
-        sounding = ((amps.detach() != 0) | (right.detach() != 0)).any(-1).flatten()
-        audio = _sparse(phase, f0_hz, right_f0, amps, right, sounding, hop, sample_rate)
+        audio = _sparse(phase, f0_hz, right_f0, amps, right, hop, sample_rate)
     else:
         audio = _dense(phase, f0_hz, right_f0, amps, right, hop, sample_rate)
     return audio, end
