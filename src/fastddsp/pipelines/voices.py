@@ -61,15 +61,15 @@ class Voices:
         self.release_frames = RELEASE_S * self.rate
 
     # --- the curves, in closed form ---
-    def gain(self, frames: np.ndarray) -> np.ndarray:
-        """Each voice's level (0..1) at ``frames``: ``[count, n]``."""
+    def gain(self, frames: np.ndarray, voices: slice | list[int] = slice(None)) -> np.ndarray:
+        """Each voice's (or these ``voices``') level (0..1) at ``frames``: ``[count, n]``."""
         t = np.asarray(frames, np.float64)[None, :]
+        start, velocity = self.start_gain[voices, None], self.velocity[voices, None]
         with np.errstate(invalid="ignore"):
-            since = (t - self.on[:, None]) / self.rate
-            attack = self.start_gain[:, None] + (self.velocity - self.start_gain)[:, None] * (
-                np.clip(since / ATTACK_S, 0.0, 1.0))
-            released = (t - self.off[:, None]) / self.release_frames
-            release = self.release_gain[:, None] * np.clip(1.0 - released, 0.0, 1.0)
+            since = (t - self.on[voices, None]) / self.rate
+            attack = start + (velocity - start) * np.clip(since / ATTACK_S, 0.0, 1.0)
+            released = (t - self.off[voices, None]) / self.release_frames
+            release = self.release_gain[voices, None] * np.clip(1.0 - released, 0.0, 1.0)
         return np.where(released < 0, attack, release)
 
     def f0(self, frames: np.ndarray) -> np.ndarray:
@@ -96,7 +96,8 @@ class Voices:
         return int((~self.idle(frame)).sum())
 
     def _level(self, v: int, frame: float) -> float:
-        return float(np.nan_to_num(self.gain(np.array([frame]))[v, 0]))
+        level = float(self.gain(np.array([frame]), [v])[0, 0])
+        return level if math.isfinite(level) else 0.0
 
     # --- events ---
     def apply(self, e: NoteEvent, frame: float) -> None:
