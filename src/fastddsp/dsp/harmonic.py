@@ -130,11 +130,12 @@ def _sparse(phase: torch.Tensor, f0_hz: torch.Tensor, right_f0: torch.Tensor | N
     signs = harmonic_signs(n_used, amps.dtype, amps.device)
     coef = (torch.stack([amps, right], dim=-2) * signs).reshape(batch * n_frames, 2, n_used)
     with torch.no_grad():  # each segment's harmonic count: its highest non-zero one
-        k = harmonic_numbers(n_used, torch.int32, amps.device)
+        k = harmonic_numbers(n_used, torch.int64, amps.device)
         count = ((coef.detach() != 0).any(1) * k).amax(-1)
         rows = count.nonzero().squeeze(1)
         order = torch.argsort(count[rows], descending=True, stable=True)
-        rows, counts = rows[order], count[rows[order]].tolist()
+        rows = rows[order]
+        counts: list[int] = count[rows].tolist()
     w = interp_weights(hop, amps.dtype, amps.device)
     flat_phase, flat_f0, flat_nxt = phase.view(-1, hop), f0.flatten(), nxt.flatten()
     a = 0
