@@ -96,56 +96,77 @@ def oscillator_phase(
     cheaper than a cumulative sum over every sample.
     """
     f0 = f0_hz.detach()
+    seg_start, nxt, end = segment_phases(f0, hop, sample_rate, initial_phase, right_f0)
+    phase = phase_within(seg_start, f0, nxt, hop, sample_rate)
+    return phase.reshape(f0.shape[0], f0.shape[1] * hop), end
+
+
+def segment_phases(f0: torch.Tensor, hop: int, sample_rate: float,
+                   initial_phase: torch.Tensor | None = None,
+                   right_f0: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``oscillator_phase``'s running sum: each frame segment's start phase ``Phi_f`` (float32
+    ``[batch, frames]``), the f0 at its right end, and the phase after the last sample."""
     nxt = hold_last(f0) if right_f0 is None else torch.cat([f0[:, 1:], right_f0.detach()], 1)
     two_pi = 2.0 * math.pi
-    c = two_pi / sample_rate
     lo, hi = f0.to(torch.float64), nxt.to(torch.float64)
-    advance = (hop * lo + (hi - lo) * ((hop - 1) / 2.0)) * c     # over each frame segment
+    advance = (hop * lo + (hi - lo) * ((hop - 1) / 2.0)) * (two_pi / sample_rate)
     total = torch.cumsum(advance, dim=1)
     start = torch.zeros(f0.shape[0], 1, dtype=torch.float64, device=f0.device)
     if initial_phase is not None:
         start = start + initial_phase.to(torch.float64).view(-1, 1)
     seg_start = torch.remainder(start + total - advance, two_pi).to(torch.float32)
     end = torch.remainder(start[:, 0] + total[:, -1], two_pi)
+    return seg_start, nxt, end
+
+
+def phase_within(seg_start: torch.Tensor, f0: torch.Tensor, nxt: torch.Tensor, hop: int,
+                 sample_rate: float) -> torch.Tensor:
+    """``oscillator_phase``'s closed form inside segments (start phases ``seg_start``, f0 from
+    ``f0`` to ``nxt``; any leading shape) -> the wrapped phase ``[..., hop]``."""
+    two_pi = 2.0 * math.pi
     m = torch.arange(hop, dtype=torch.float32, device=f0.device)
-    within = c * (f0.unsqueeze(-1) * m + (nxt - f0).unsqueeze(-1) * (m * (m - 1) / (2 * hop)))
-    phase = torch.remainder(seg_start.unsqueeze(-1) + within, two_pi)
-    return phase.reshape(f0.shape[0], f0.shape[1] * hop), end
+    within = (two_pi / sample_rate) * (f0.unsqueeze(-1) * m
+                                       + (nxt - f0).unsqueeze(-1) * (m * (m - 1) / (2 * hop)))
+    return torch.remainder(seg_start.unsqueeze(-1) + within, two_pi)
 
 
-def _sparse(phase: torch.Tensor, f0_hz: torch.Tensor, right_f0: torch.Tensor | None,
-            amps: torch.Tensor, right: torch.Tensor, hop: int, sample_rate: float
+def _sparse(seg_start: torch.Tensor, f0: torch.Tensor, nxt: torch.Tensor,
+            amplitudes: torch.Tensor, right: torch.Tensor, hop: int, sample_rate: float
             ) -> torch.Tensor:
     """``harmonic_synth``'s sum over the frame segments where some harmonic sounds, each with
     the harmonics up to its highest sounding one, zeros elsewhere: the same numbers, at a cost
     that follows the notes, not the rests (or a voice's idle frames), and each note's own
-    harmonic count (a high note's few, not a block's lowest note's many). Segments go in order
-    of that count, in pieces of about 2M sine samples: the sines of every harmonic for a whole
-    block (tens of MB at 48 kHz) would leave the cache, and the recurrence is bound by memory
-    traffic (measured 1.35x slower at 48 kHz); smaller pieces only add per-piece overhead."""
-    batch, n_frames, n_used = amps.shape
-    out = torch.zeros(batch * n_frames, hop, dtype=amps.dtype, device=amps.device)
-    f0 = f0_hz.detach()
-    nxt = hold_last(f0) if right_f0 is None else torch.cat([f0[:, 1:], right_f0.detach()], 1)
-    signs = harmonic_signs(n_used, amps.dtype, amps.device)
-    coef = (torch.stack([amps, right], dim=-2) * signs).reshape(batch * n_frames, 2, n_used)
+    harmonic count (a high note's few, not a block's lowest note's many); the phase, too, only
+    for those segments. Segments go in order of that count, in pieces of about 2M sine
+    samples: the sines of every harmonic for a whole block (tens of MB at 48 kHz) would leave
+    the cache, and the recurrence is bound by memory traffic (measured 1.35x slower at
+    48 kHz); smaller pieces only add per-piece overhead (measured 1.2-3x slower at 512k)."""
+    batch, n_frames, n_harm = amplitudes.shape
+    out = torch.zeros(batch * n_frames, hop, dtype=amplitudes.dtype, device=amplitudes.device)
     with torch.no_grad():  # each segment's harmonic count: its highest non-zero one
-        k = harmonic_numbers(n_used, torch.int64, amps.device)
-        count = ((coef.detach() != 0).any(1) * k).amax(-1)
+        k = harmonic_numbers(n_harm, torch.int64, amplitudes.device)
+        nonzero = (amplitudes.detach() != 0) | (right.detach() != 0)
+        count = (nonzero * k).amax(-1).flatten()
         rows = count.nonzero().squeeze(1)
-        order = torch.argsort(count[rows], descending=True, stable=True)
-        rows = rows[order]
+        rows = rows[torch.argsort(count[rows], descending=True, stable=True)]
         counts: list[int] = count[rows].tolist()
-    w = interp_weights(hop, amps.dtype, amps.device)
-    flat_phase, flat_f0, flat_nxt = phase.view(-1, hop), f0.flatten(), nxt.flatten()
+    n_used = counts[0] if len(counts) > 0 else 1  # (no early return: TorchScript)
+    signs = harmonic_signs(n_used, amplitudes.dtype, amplitudes.device)
+    coef = (torch.stack([amplitudes[..., :n_used], right[..., :n_used]], dim=-2)
+            * signs).reshape(batch * n_frames, 2, n_used)
+    w = interp_weights(hop, amplitudes.dtype, amplitudes.device)
+    flat_start, flat_f0, flat_nxt = seg_start.flatten(), f0.flatten(), nxt.flatten()
     a = 0
     while a < len(counts):
         n = counts[a]                                             # the piece's most
         part = rows[a: a + max(1, 2097152 // (hop * n))]
         a += part.numel()
         with torch.no_grad():
-            sines = signed_harmonic_sines(flat_phase[part], n)    # [n, S, hop]
-            f0_s, nxt_s = flat_f0[part].view(1, -1), flat_nxt[part].view(1, -1)
+            f0_s, nxt_s = flat_f0[part], flat_nxt[part]
+            phase = phase_within(flat_start[part], f0_s, nxt_s, hop, sample_rate)
+            sines = signed_harmonic_sines(phase, n)               # [n, S, hop]
+            f0_s, nxt_s = f0_s.view(1, -1), nxt_s.view(1, -1)
             if bool((torch.maximum(f0_s, nxt_s) * n >= sample_rate / 2).any()):
                 nyquist_guard(sines, f0_s, nxt_s, hop, sample_rate)
         seg = torch.bmm(coef[part, :, :n], sines.transpose(0, 1))
@@ -202,22 +223,15 @@ def harmonic_synth(
     always applies the Nyquist guard: the same output without data-dependent shapes, for
     graph export.
     """
-    n_harm = amplitudes.shape[-1]
-    phase, end = oscillator_phase(f0_hz, hop, sample_rate, initial_phase, right_f0)
-
-    n_used = n_harm
-    if trim:  # only harmonics that are non-zero somewhere need computing
-        used = (amplitudes.detach() != 0).flatten(0, 1).any(0)
-        if right_amplitudes is not None:
-            used = used | (right_amplitudes.detach() != 0).flatten(0, 1).any(0)
-        n_used = int(used.nonzero().max().item()) + 1 if bool(used.any()) else 1
-    amps = amplitudes[..., :n_used]
-    right = hold_last(amps) if right_amplitudes is None else torch.cat(
-        [amps[:, 1:], right_amplitudes[..., :n_used]], 1)
-    if trim:  # segments silent at both ends are silent throughout: compute only the others
-        audio = _sparse(phase, f0_hz, right_f0, amps, right, hop, sample_rate)
+    right = hold_last(amplitudes) if right_amplitudes is None else torch.cat(
+        [amplitudes[:, 1:], right_amplitudes], 1)
+    if trim:  # only sounding segments, each up to its highest sounding harmonic
+        f0 = f0_hz.detach()
+        seg_start, nxt, end = segment_phases(f0, hop, sample_rate, initial_phase, right_f0)
+        audio = _sparse(seg_start, f0, nxt, amplitudes, right, hop, sample_rate)
     else:
-        audio = _dense(phase, f0_hz, right_f0, amps, right, hop, sample_rate)
+        phase, end = oscillator_phase(f0_hz, hop, sample_rate, initial_phase, right_f0)
+        audio = _dense(phase, f0_hz, right_f0, amplitudes, right, hop, sample_rate)
     return audio, end
 
 
