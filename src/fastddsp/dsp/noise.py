@@ -111,13 +111,12 @@ def overlap_add(segments: torch.Tensor, hop: int) -> torch.Tensor:
     ``[batch, (frames - 1) * hop + length]``."""
     batch, n_frames, length = segments.shape[0], segments.shape[1], segments.shape[2]
     n_chunks = (length + hop - 1) // hop
-    seg = torch.nn.functional.pad(segments, [0, n_chunks * hop - length])
-    seg = seg.reshape(batch, n_frames, n_chunks, hop)
-    out = torch.zeros(batch, (n_frames + n_chunks - 1) * hop, dtype=segments.dtype,
+    out = torch.zeros(batch, n_frames + n_chunks - 1, hop, dtype=segments.dtype,
                       device=segments.device)
-    for j in range(n_chunks):
-        out[:, j * hop: (j + n_frames) * hop] += seg[:, :, j].reshape(batch, n_frames * hop)
-    return out[:, : (n_frames - 1) * hop + length]
+    for j in range(n_chunks):  # the segments' j-th hop of samples, into frames j, j + 1, ...
+        width = min(hop, length - j * hop)
+        out[:, j: j + n_frames, :width] += segments[:, :, j * hop: j * hop + width]
+    return out.reshape(batch, -1)[:, : (n_frames - 1) * hop + length]
 
 
 def filtered_noise(magnitudes: torch.Tensor, noise: torch.Tensor, hop: int) -> torch.Tensor:
