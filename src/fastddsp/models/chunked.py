@@ -90,8 +90,12 @@ def _blocks(chain: ChainStep, f0: torch.Tensor, ld: torch.Tensor, block: int
         b = min(n, a + block)
         pieces = []
         with torch.inference_mode():
-            f0_q, harm, noise, dec_state = chain.controls(
-                f0[:, a:b], ld[:, a:b], torch.tensor([a]), dec_state, flush=b == n)
+            if b == n:  # the last block flushes the decoder's lookahead
+                f0_q, harm, noise, dec_state = chain.controls(
+                    f0[:, a:b], ld[:, a:b], torch.tensor([a]), dec_state, flush=True)
+            else:  # rests (a closed silence gate) are not decoded
+                f0_q, harm, noise, dec_state = chain.sparse_controls(
+                    f0[:, a:b], ld[:, a:b], torch.tensor([a]), dec_state)
             new = [f0_q, harm, noise]
             queue = ([torch.cat([q, x], 1) for q, x in zip(queue, new, strict=True)]
                      if queue else new)
