@@ -212,9 +212,9 @@ class RuntimeStepper(nn.Module):
         window = torch.cat([state[0], x], 1)              # frames [s - width, s + n)
         new_state = [window[:, window.shape[1] - width:]]
         runs = needed_runs(need, width)
-        rows = sorted({row for row, _, _ in runs})
         if not runs:
             return x.new_zeros(0, 0), new_state
+        rows = sorted({row for row, _, _ in runs})
         if len(rows) * (n + width) + CALL_FRAMES <= sum(
                 j1 - j0 + width + CALL_FRAMES for _, j0, j1 in runs):
             # short calls (a stream's few frames), or notes everywhere: the needed voices

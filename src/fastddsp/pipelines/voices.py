@@ -234,12 +234,12 @@ class VoiceEngine:
         """The room's audio for the next ``n`` frames: ``n * hop`` float32 samples."""
         f0, loud = self.controls(n)
         start = self.frame - n
-        skip = np.zeros(self.pool.count, bool) if self.sparse else self._still(f0, loud, start)
+        skip = None if self.sparse else self._still(f0, loud, start)
         chain, n_dec = self.chain, self.chain.n_decoder_states
         with torch.inference_mode():
             f0_t, loud_t, at = torch.from_numpy(f0), torch.from_numpy(loud), torch.tensor([start])
             dec, synth = self.state[:n_dec], self.state[n_dec:]
-            if self.sparse:  # only the frames that sound are decoded
+            if skip is None:  # only the frames that sound are decoded
                 f0_q, harm, noise, dec = chain.sparse_controls(f0_t, loud_t, at, dec)
             elif skip.any():  # idle voices: no sound, and their decoder state stays as it is
                 rows = torch.from_numpy(np.flatnonzero(~skip))
