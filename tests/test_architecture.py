@@ -17,7 +17,7 @@ LAYERS = [
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 # third-party modules a function may import: optional extras (rtmidi: MIDI keyboards), a
 # platform-only module, ONNX Runtime (a second's import, only paid by the paths that run
-# it) and scipy.signal with pyloudnorm (0.8 s: only the paths that filter or measure LUFS)
+# it), scipy.signal (0.6 s: only the paths that filter with it) and pyloudnorm (training)
 LAZY_THIRD_PARTY = {"onnxruntime", "sounddevice", "rtmidi", "uvicorn", "matplotlib", "fcntl",
                     "scipy", "pyloudnorm"}
 
