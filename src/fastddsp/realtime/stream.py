@@ -352,6 +352,22 @@ class Stream:
         return self.engine.synthesize(f0, ld)[0].numpy()
 
 
+def pitch_input(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The 16 kHz signal the stream tracks pitch on, offline: at a multiple of 16 kHz the
+    causal FIR's output at every ``ratio``-th sample (zeros before the start; in float64, as
+    the stream), ``(taps - 1) / 2`` input samples late; at 16 kHz the input itself."""
+    x = np.asarray(audio, np.float32)
+    ratio = max(1, sample_rate // PITCH_RATE)
+    if ratio == 1:
+        return x
+    taps = decimation_filter(ratio, sample_rate)
+    y = torch.nn.functional.conv1d(
+        torch.nn.functional.pad(torch.from_numpy(x).double(),
+                                (taps.numel() - 1, 0)).view(1, 1, -1),
+        taps.flip(0).double().view(1, 1, -1))[0, 0]
+    return y[::ratio].float().numpy()
+
+
 def causal_features(audio: np.ndarray, hop: int, sample_rate: int = PITCH_RATE,
                     delay: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Offline, the frames ``process`` analyses: frame f at sample t = f * hop, for f = 0 ..
@@ -363,15 +379,7 @@ def causal_features(audio: np.ndarray, hop: int, sample_rate: int = PITCH_RATE,
     full = analysis_delay(sample_rate)
     delay = full if delay is None else delay
     x = np.asarray(audio, np.float32)
-    taps = decimation_filter(ratio, sample_rate)
-    if ratio > 1:  # the FIR's causal output at every ratio-th sample (zeros before the start)
-        y = torch.nn.functional.conv1d(  # in float64, as the stream
-            torch.nn.functional.pad(torch.from_numpy(x).double(),
-                                    (taps.numel() - 1, 0)).view(1, 1, -1),
-            taps.flip(0).double().view(1, 1, -1))[0, 0]
-        pitch_in = y[::ratio].float().numpy()
-    else:
-        pitch_in = x
+    pitch_in = pitch_input(x, sample_rate)
     ends = np.arange(len(audio) // hop + 1, dtype=np.int64) * hop
     # the stream's pitch window ends at t / ratio; shifting by (full - delay) input samples
     pitch_centres = (ends + full - delay) // ratio - WINDOW // 2
