@@ -128,6 +128,23 @@ def test_the_stream_equals_offline_rendering_for_any_block_size(name):
     assert np.abs(ref).max() > 0.1
 
 
+@pytest.mark.parametrize("name", ["violin-tiny", "violin-cnn"])
+def test_voices_decoding_only_their_notes_sound_as_decoding_every_frame(name):
+    """In ONNX Runtime a voice's decoder runs only over its sounding frames (and the rests of
+    voices between notes are skipped); the PyTorch stepper decodes every frame of every voice
+    that is not still: the same audio, with rests inside blocks and voices that rest long."""
+    model = load(name)
+    notes = [Note(60 + 4 * (i % 5), 0.1 + 0.9 * i, 0.5, 0.8) for i in range(12)]  # 8 s+
+    notes += [Note(48, 3.05, 2.0, 0.6), Note(79, 9.5, 0.3, 1.0)]                  # chords
+    events = note_events(notes)
+    rendered = {}
+    for runtime in ("onnxruntime", "torch"):
+        model.runtime = runtime
+        rendered[runtime] = render(events, model)
+    assert np.abs(rendered["onnxruntime"] - rendered["torch"]).max() < 2e-5
+    assert np.abs(rendered["torch"]).max() > 0.1
+
+
 def test_note_on_sounds_within_the_declared_latency(tiny):
     stream = PolyStream(tiny, 4)
     assert stream.max_note_latency <= 0.010 * SR      # the issue's goal: 10 ms
