@@ -11,6 +11,8 @@ from ..errors import UserError
 from .common import check_rate
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..models.model import Model
     from ..realtime.live import FileRun, LiveState
 
@@ -97,6 +99,16 @@ def _midi(args: argparse.Namespace) -> int:
     return _midi_to_device(args, load(args.model))
 
 
+def _level_report(side: str) -> Callable[[LiveState], None]:
+    """The running line a device run prints: ``side`` ("in" or "out") level, xruns, blocks."""
+    from ..realtime.live import meter
+
+    def report(state: LiveState) -> None:
+        print(f"\r{side} {state.level_db:6.1f} dBFS |{meter(state.level_db)}| xruns "
+              f"{state.xruns}  blocks {state.blocks}", end="", flush=True)
+    return report
+
+
 def _midi_to_file(args: argparse.Namespace, model: Model) -> int:
     from ..realtime.midi import play_midi_file
 
@@ -108,13 +120,10 @@ def _midi_to_file(args: argparse.Namespace, model: Model) -> int:
 
 
 def _midi_to_device(args: argparse.Namespace, model: Model) -> int:
-    from ..realtime.live import meter, sounddevice_module
+    from ..realtime.live import sounddevice_module
     from ..realtime.midi import midi_port, play_midi_file_live, run_keyboard
 
-    def report(state: LiveState) -> None:
-        print(f"\rout {state.level_db:6.1f} dBFS |{meter(state.level_db)}| xruns "
-              f"{state.xruns}  blocks {state.blocks}", end="", flush=True)
-
+    report = _level_report("out")
     sounddevice_module()  # say what is missing before anything is printed
     if args.midi_file:
         print(f"{args.model}: playing {args.midi_file}, blocks of {args.block} samples")
@@ -167,13 +176,10 @@ def _file(args: argparse.Namespace, model: Model) -> int:
 
 
 def _devices(args: argparse.Namespace, model: Model) -> int:
-    from ..realtime.live import meter, run_live
+    from ..realtime.live import run_live
     from ..realtime.stream import Stream
 
-    def report(state: LiveState) -> None:
-        print(f"\rin {state.level_db:6.1f} dBFS |{meter(state.level_db)}| xruns {state.xruns}"
-              f"  blocks {state.blocks}", end="", flush=True)
-
+    report = _level_report("in")
     stream = Stream(model, args.block, args.octave, args.pitch_shift, args.loudness)
     print(f"{args.model}: {model.sample_rate} Hz, blocks of {args.block} samples, latency "
           f"{stream.latency_ms:.1f} ms + buffering; Ctrl-C stops")

@@ -188,7 +188,6 @@ class VoiceEngine:
         # else a CNN's state is a window of its past inputs: constant input over a window
         # leaves it unchanged, so a voice idle that long may skip the decoder (a GRU's state
         # only converges: its voices always run)
-        self.sparse = self.chain.sparse
         past, look = getattr(model.decoder, "receptive_field", (-1, 0))
         self.still_window = past + look + 1 if past >= 0 else -1
         self.reset()
@@ -234,7 +233,7 @@ class VoiceEngine:
         """The room's audio for the next ``n`` frames: ``n * hop`` float32 samples."""
         f0, loud = self.controls(n)
         start = self.frame - n
-        skip = None if self.sparse else self._still(f0, loud, start)
+        skip = None if self.chain.sparse else self._still(f0, loud, start)
         chain, n_dec = self.chain, self.chain.n_decoder_states
         with torch.inference_mode():
             f0_t, loud_t, at = torch.from_numpy(f0), torch.from_numpy(loud), torch.tensor([start])
