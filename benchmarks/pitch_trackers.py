@@ -1,6 +1,9 @@
 """Every pitch tracker against CREPE-full on the clips in ../shared/data: raw pitch accuracy,
-gross and octave errors, and speed (1 thread). Also the streaming engine's analysis ("stream":
-YIN with a 512-sample window, the same frames centred; the engine sees them 16 ms later).
+gross and octave errors, and speed (1 thread). Also the streaming engine's YIN ("stream": a
+512-sample window, the same frames centred; the engine sees them 16 ms later). "net" is the
+pitch network as the stream runs it (causally, 250 frames/s, 16 ms past each instant;
+"net-5ms" 5 ms; "stream-5ms" is the stream's YIN looking 5 ms ahead); these 24 clips are the
+networks' test set.
 
     .venv/bin/python benchmarks/pitch_trackers.py [--frame-rate 100] [--data ../shared/data]
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +21,9 @@ import torch
 from fastddsp.features.loudness import frame_centres
 from fastddsp.features.metrics import pitch_agreement
 from fastddsp.features.pitch import PITCH_RATE, TRACKERS
+from fastddsp.features.pitchnet import net_pitch
 from fastddsp.io import read_audio
-from fastddsp.realtime.stream import STREAM_YIN
+from fastddsp.realtime.stream import STREAM_YIN, WINDOW
 
 GROUPS = ("violin", "trumpet", "transfer")
 
@@ -29,6 +34,8 @@ def main() -> None:
     ap.add_argument("--frame-rate", type=float, default=100.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cache", default="cache/pitch-bench")
+    ap.add_argument("--net", nargs="*", default=[], metavar="WEIGHTS",
+                    help="also score these pitch-network files (rows net:<file name>)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
@@ -37,7 +44,10 @@ def main() -> None:
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     results: dict[tuple[str, str], list[dict]] = {}
-    timing: dict[str, list[float]] = {t: [] for t in [*TRACKERS, "stream"]}
+    trackers = {name: t.run for name, t in TRACKERS.items()}
+    for w in args.net:
+        trackers[f"net:{Path(w).stem}"] = partial(net_pitch, weights=w)
+    timing: dict[str, list[float]] = {t: [] for t in [*trackers, "stream"]}
     audio_s = 0.0
     for group in GROUPS:
         for wav in sorted((data / group).glob("*.wav")):
@@ -45,25 +55,31 @@ def main() -> None:
             audio_s += audio.size / PITCH_RATE
             centres = frame_centres(audio.size, PITCH_RATE, args.frame_rate)
             tracks = {}
-            for name, tracker in TRACKERS.items():
+            for name, run in trackers.items():
+                # CREPE's results are cached (its weights never change); the others are fast
+                # and are run every time, so a retrained pitch network is never read stale
                 f = cache / f"{wav.stem}.{name}.{args.frame_rate:g}.npz"
-                if f.is_file():
+                if name.startswith("crepe") and f.is_file():
                     z = np.load(f)
                     tracks[name] = (z["f0"], z["conf"])
                     timing[name].append(float(z["seconds"]))
                     continue
                 t0 = time.perf_counter()
-                f0, conf = tracker.run(audio, centres)
+                f0, conf = run(audio, centres)
                 dt = time.perf_counter() - t0
-                np.savez(f, f0=f0, conf=conf, seconds=dt)
+                if name.startswith("crepe"):
+                    np.savez(f, f0=f0, conf=conf, seconds=dt)
                 tracks[name] = (f0, conf)
                 timing[name].append(dt)
             t0 = time.perf_counter()
             tracks["stream"] = STREAM_YIN.pitch(audio, centres)
             timing["stream"].append(time.perf_counter() - t0)
+            # the same YIN looking only 5 ms ahead (net-5ms's lead): its window ends 80
+            # samples after the instant, so it is centred 176 samples before it
+            tracks["stream-5ms"] = STREAM_YIN.pitch(audio, centres - (WINDOW // 2 - 80))
             ref_f0, ref_conf = tracks["crepe-full"]
             voiced = ref_conf >= TRACKERS["crepe-full"].voicing_threshold
-            for name in [*TRACKERS, "stream"]:
+            for name in [*trackers, "stream", "stream-5ms"]:
                 if name == "crepe-full":
                     continue
                 results.setdefault((group, name), []).append(

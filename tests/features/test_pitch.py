@@ -13,8 +13,9 @@ def cents(a, b):
     return 1200 * np.log2(a / b)
 
 
-@pytest.mark.parametrize("tracker", ALL)
-@pytest.mark.parametrize("f0", [55.0, 110.0, 220.0, 440.0, 880.0, 1760.0])
+@pytest.mark.parametrize("tracker,f0", [
+    (t, f) for t in ALL for f in (55.0, 110.0, 220.0, 440.0, 880.0, 1760.0)
+    if not (t.startswith("net") and f < 62.5)])   # the networks' range starts at 62.5 Hz
 def test_tones_within_10_cents(tracker, f0):
     x = tone(f0, 0.6)
     c = frame_centres(x.size, SR, 100)

@@ -40,7 +40,7 @@ def run_blocks(stream: Stream, x: np.ndarray, size: int) -> np.ndarray:
 
 def assert_matches_offline(model: Model, x: np.ndarray, out: np.ndarray, stream: Stream,
                            **adjust) -> None:
-    ref = offline_reference(model, x, **adjust)
+    ref = offline_reference(model, x, tracker=stream.tracker, **adjust)
     d = stream.control_latency
     n = x.size - d - 4 * model.config.hop_size   # the offline render holds its last frame
     assert np.abs(out[:d]).max() == 0.0            # nothing before the latency
@@ -54,6 +54,39 @@ def test_tiny_stream_equals_offline_for_every_block_size(size):
     x = melody()
     stream = Stream(model, size)
     assert_matches_offline(model, x, run_blocks(stream, x, size), stream)
+
+
+@pytest.mark.parametrize("size", [32, 100, 256, 4096])
+@pytest.mark.parametrize("tracker", ["net", "net-5ms"])
+def test_the_pitch_networks_stream_as_offline(size, tracker):
+    """With a pitch network as the stream's tracker: its GRU state carries from block to
+    block, and the stream equals the offline rendering of the network run over the whole
+    input (``causal_features`` with that tracker)."""
+    model = load("violin-tiny")
+    x = melody()
+    stream = Stream(model, size, tracker=tracker)
+    assert stream.latency == 320      # at 16 kHz the loudness window sets the analysis delay
+    assert_matches_offline(model, x, run_blocks(stream, x, size), stream)
+
+
+def test_the_pitch_network_streams_irregular_blocks_and_voices_as_offline():
+    model = load("trumpet-tiny")
+    x = melody()
+    stream = Stream(model, 64, octave=-1, loudness_db=-6.0, tracker="net-5ms")
+    sizes = [1, 63, 64, 65, 200, 7, 4096]
+    out, i, k = [], 0, 0
+    while i < x.size:
+        out.append(stream.process(x[i: i + sizes[k % len(sizes)]]))
+        i, k = i + sizes[k % len(sizes)], k + 1
+    assert_matches_offline(model, x, np.concatenate(out), stream, octave=-1, loudness_db=-6.0)
+
+
+def test_a_stream_tracker_is_checked():
+    with pytest.raises(UserError, match="unknown streaming pitch tracker"):
+        Stream(load("violin-tiny"), 64, tracker="crepe-full")
+    slow = Model.from_preset("tiny", frame_rate=125.0)
+    with pytest.raises(UserError, match="250 frames/s"):
+        Stream(slow, 64, tracker="net")
 
 
 @pytest.mark.parametrize("name,size", [("trumpet-full", 32), ("trumpet-full", 4096),
@@ -135,11 +168,32 @@ def test_phase_is_continuous_across_blocks():
 
 
 def test_causal_features_are_centred_features_delayed():
+    """For YIN, whose frames are independent of each other. (The pitch networks carry a state
+    from frame to frame, so their offline mirror starts where the stream starts.)"""
     x = melody(1.0)
-    centred = causal_features(x, 64, delay=0)
-    causal = causal_features(x, 64)
+    centred = causal_features(x, 64, delay=0, tracker="fast")
+    causal = causal_features(x, 64, tracker="fast")
     for a, b in zip(centred, causal, strict=True):
         np.testing.assert_array_equal(a[:-4], b[4:])
+
+
+def test_the_default_tracker_follows_the_gliding_melody():
+    """The stream's default pitch analysis (the pitch network) on ``melody``: a glide of
+    +-0.6 octave at 0.8 Hz with its octave, a pause and breath noise; every frame of the tone
+    is within 50 cents of the true pitch."""
+    from fastddsp.realtime.stream import DEFAULT_TRACKER
+
+    assert DEFAULT_TRACKER == "net"
+    x = melody(2.0)
+    t = np.arange(x.size) / SR
+    f = 300 * 2 ** (0.6 * np.sin(2 * np.pi * 0.8 * t))
+    env = 0.3 * (0.5 + 0.5 * np.sin(2 * np.pi * 1.3 * t)) * ((t > 0.2) & ((t < 0.9) | (t > 1.1)))
+    f0, conf, _ = causal_features(x, 64, delay=0)
+    at = np.minimum(np.arange(f0.size) * 64, x.size - 1)
+    on = env[at] > 0.03
+    assert on.sum() > 300
+    assert np.max(np.abs(1200 * np.log2(f0[on] / f[at][on]))) < 50
+    assert np.all(conf[on] >= 0.5)
 
 
 @pytest.mark.parametrize("name,declared_ms", [("violin-tiny", 20.0), ("violin-full", 20.0)])
@@ -194,11 +248,12 @@ def test_bad_blocks_are_refused():
         Stream(other, 64).process(np.zeros(64))
 
 
-def test_any_finite_input_keeps_the_output_finite_and_bounded():
+@pytest.mark.parametrize("tracker", ["fast", "net", "net-5ms"])
+def test_any_finite_input_keeps_the_output_finite_and_bounded(tracker):
     """A finite block of 1e19 used to overflow the analysis (NaN for 1.25 s); out-of-range
     values are held at the range's edge (limits), so the performance goes on."""
     model = load("violin-tiny")
-    stream = Stream(model, 256)
+    stream = Stream(model, 256, tracker=tracker)
     x = melody(2.0)
     blocks = [x[i: i + 256] * (1e19 if i // 256 == 40 else 1.0) for i in range(0, x.size, 256)]
     out = np.concatenate([stream.process(b) for b in blocks])

@@ -8,6 +8,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
+from ..features.pitch import CAUSAL_TRACKERS
 from .common import check_rate
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--octave", type=int, default=0, help="octaves to shift the pitch")
     s.add_argument("--pitch-shift", type=float, default=0.0, help="semitones to add")
     s.add_argument("--loudness", type=float, default=0.0, help="dB to add to the loudness")
+    s.add_argument("--pitch", default=None, choices=list(CAUSAL_TRACKERS),
+                   help="pitch tracker: fast (YIN), net (the pitch network) or net-5ms (the "
+                   "lowest latency); default: the stream's")
     s.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
     s.add_argument("--input-file", help="read this audio file instead of a device")
     s.add_argument("--output-file", help="write here instead of a device (.wav, .flac, .ogg)")
@@ -170,7 +174,7 @@ def _file(args: argparse.Namespace, model: Model) -> int:
     check_rate(args.sr)
     r = stream_file(model, args.input_file, args.output_file, args.block, args.octave,
                     args.pitch_shift, args.loudness, keep_latency=args.keep_latency,
-                    sr_out=args.sr)
+                    sr_out=args.sr, tracker=args.pitch)
     _print_file_run(r, model, args.keep_latency)
     return 0
 
@@ -180,7 +184,8 @@ def _devices(args: argparse.Namespace, model: Model) -> int:
     from ..realtime.stream import Stream
 
     report = _level_report("in")
-    stream = Stream(model, args.block, args.octave, args.pitch_shift, args.loudness)
+    stream = Stream(model, args.block, args.octave, args.pitch_shift, args.loudness,
+                    tracker=args.pitch)
     print(f"{args.model}: {model.sample_rate} Hz, blocks of {args.block} samples, latency "
           f"{stream.latency_ms:.1f} ms + buffering; Ctrl-C stops")
     state = run_live(stream, args.input, args.output, seconds=args.seconds, report=report)

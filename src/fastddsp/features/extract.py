@@ -19,7 +19,7 @@ from ..io import check_input_file, file_sha256, open_audio, read_blocks, resampl
 from ..limits import check_input_rate, check_samples
 from .frames import Features
 from .loudness import frame_centres, loudness_at, loudness_db
-from .pitch import PITCH_RATE, clean_f0, get_tracker
+from .pitch import PITCH_RATE, clean_f0, get_tracker, tracker_weights
 
 CACHE_VERSION = 1
 
@@ -50,7 +50,8 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
     check_samples(audio, "the audio")
     check_input_rate(sample_rate, "the audio")
     tracker = get_tracker(pitch)
-    settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate}
+    settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate,
+                **tracker_weights(pitch)}
     cache_file = None
     if cache and cache_enabled():
         folder = default_cache_dir() if cache is True else Path(cache)
@@ -148,7 +149,7 @@ def extract_features_file(path: str | Path, pitch: str = "crepe-full", frame_rat
     cache_file = None
     if cache and cache_enabled():
         settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate,
-                    "block_seconds": block_seconds, "v": CACHE_VERSION}
+                    "block_seconds": block_seconds, "v": CACHE_VERSION, **tracker_weights(pitch)}
         digest = file_sha256(path, extra=json.dumps(settings, sort_keys=True).encode())
         cache_file = default_cache_dir() / f"{digest}.npz"
         cached = _read_cache(cache_file)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 
 from ..errors import UserError
-from . import crepe
+from . import crepe, pitchnet
 from .adjust import hold_voiced
 from .yin import Yin
 
@@ -40,7 +41,23 @@ TRACKERS: dict[str, Tracker] = {t.name: t for t in (
     Tracker("crepe-tiny", "CREPE tiny (487k parameters), Viterbi", 0.5, _crepe("tiny")),
     Tracker("fast", "YIN with cosine lag refinement: >100x real time, causal-capable",
             0.8, FAST.pitch),
+    Tracker("net", "a small causal network distilled from CREPE-full, the stream's: "
+            "~100x real time, 16 ms look-ahead", 0.5, partial(pitchnet.net_pitch, weights="net")),
+    Tracker("net-5ms", "the same network trained for 5 ms look-ahead (the lowest-latency "
+            "stream)", 0.5, partial(pitchnet.net_pitch, weights="net-5ms")),
 )}
+
+
+# the trackers the streaming engine can run (frame by frame, causally)
+CAUSAL_TRACKERS = ("fast", "net", "net-5ms")
+
+
+def tracker_weights(name: str) -> dict[str, str]:
+    """What identifies a tracker's weights beyond its name, for cache keys: a pitch network's
+    digest (so a retrained network never reads features cached from the old one)."""
+    if name in pitchnet.NETWORKS:
+        return {"weights": pitchnet.weights_digest(name)}
+    return {}
 
 
 def get_tracker(name: str) -> Tracker:

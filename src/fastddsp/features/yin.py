@@ -18,14 +18,13 @@ import numpy as np
 import torch
 
 
-def yin_frames(frames: torch.Tensor, sample_rate: int, min_lag: int, max_lag: int,
-               margin: float, silence_db: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[n, window]`` frames -> (f0 Hz, confidence) float32 ``[n]`` (TorchScript-able, so the
-    streaming engine and its exports run the same code)."""
-    n, window = frames.shape[0], frames.shape[1]
-    if n == 0:
-        return torch.zeros(0), torch.zeros(0)
-    x = frames.to(torch.float64)
+def difference(frames: torch.Tensor, max_lag: int, double: bool = True
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[n, window]`` frames -> YIN's difference function d(tau) and its cumulative-mean
+    normalisation d'(tau), ``[n, max_lag + 1]``, over the first ``window - max_lag`` samples
+    (the mean removed); in float64, or float32 with ``double=False``."""
+    window = frames.shape[1]
+    x = frames.to(torch.float64) if double else frames.to(torch.float32)
     x = x - x.mean(1, keepdim=True)
     w = window - max_lag                                  # integration length
     size = 1
@@ -42,9 +41,31 @@ def yin_frames(frames: torch.Tensor, sample_rate: int, min_lag: int, max_lag: in
     cum = torch.cumsum(d[:, 1:], 1)
     dn = torch.ones_like(d)
     dn[:, 1:] = d[:, 1:] * taus[1:] / cum.clamp_min(1e-12)
+    return d, dn
 
+
+def refine_lag(d: torch.Tensor, tau: torch.Tensor, max_lag: int) -> torch.Tensor:
+    """Sub-sample period near integer lags ``tau`` ``[n]`` from the difference function ``d``:
+    near its minimum d(tau) of a periodic signal is shaped like 1 - cos(2 pi (tau - tau0) /
+    tau0); fitting that curve through three lags is exact for a sinusoid, where a parabola is
+    biased by up to ~10 cents at short lags (high f0)."""
+    rows = torch.arange(d.shape[0])
+    t0 = tau.clamp(1, max_lag - 1)
+    a, b, c = d[rows, t0 - 1], d[rows, t0], d[rows, t0 + 1]
+    denom = a - 2 * b + c
+    safe = torch.where(denom == 0, torch.ones_like(denom), denom)
+    ratio = torch.where(denom.abs() > 1e-20, (c - a) / safe, torch.zeros_like(denom))
+    omega = 2 * math.pi / t0.to(torch.float64)
+    shift = (torch.atan(-ratio * torch.tan(omega / 2)) / omega).clamp(-0.5, 0.5)
+    return t0 + shift
+
+
+def choose_period(dn: torch.Tensor, min_lag: int, max_lag: int, margin: float
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """YIN's choice from d'(tau) ``[n, max_lag + 1]``: the integer lag of the period and the
+    depth of its dip (0: perfectly periodic)."""
     lo, hi = min_lag, max_lag
-    rows = torch.arange(n)
+    rows = torch.arange(dn.shape[0])
     # Candidate periods are the dips (local minima) of d'. Each dip's depth is read off a
     # parabola through its three lags, since a period between two integer lags looks
     # shallower than its multiples do. The shortest period whose depth is within ``margin``
@@ -62,17 +83,19 @@ def yin_frames(frames: torch.Tensor, sample_rate: int, min_lag: int, max_lag: in
     first = torch.argmax(chosen.to(torch.int32), 1)      # the first (shortest) chosen lag
     tau = torch.where(has, first, b.argmin(1)) + lo
     dip_depth = torch.where(has, depth[rows, tau - lo], b[rows, tau - lo])
-    # Sub-sample lag: near its minimum d(tau) of a periodic signal is shaped like
-    # 1 - cos(2 pi (tau - tau0) / tau0); fitting that curve through three lags is exact for a
-    # sinusoid, where a parabola is biased by up to ~10 cents at short lags (high f0).
-    t0 = tau.clamp(1, max_lag - 1)
-    a, b, c = d[rows, t0 - 1], d[rows, t0], d[rows, t0 + 1]
-    denom = a - 2 * b + c
-    safe = torch.where(denom == 0, torch.ones_like(denom), denom)
-    ratio = torch.where(denom.abs() > 1e-20, (c - a) / safe, torch.zeros_like(denom))
-    omega = 2 * math.pi / t0.to(torch.float64)
-    shift = (torch.atan(-ratio * torch.tan(omega / 2)) / omega).clamp(-0.5, 0.5)
-    f0 = sample_rate / (t0 + shift)
+    return tau, dip_depth
+
+
+def yin_frames(frames: torch.Tensor, sample_rate: int, min_lag: int, max_lag: int,
+               margin: float, silence_db: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[n, window]`` frames -> (f0 Hz, confidence) float32 ``[n]`` (TorchScript-able, so the
+    streaming engine and its exports run the same code)."""
+    n = frames.shape[0]
+    if n == 0:
+        return torch.zeros(0), torch.zeros(0)
+    d, dn = difference(frames, max_lag)
+    tau, dip_depth = choose_period(dn, min_lag, max_lag, margin)
+    f0 = sample_rate / refine_lag(d, tau, max_lag)
     conf = (1.0 - dip_depth).clamp(0.0, 1.0)
     energy = frames.to(torch.float64).pow(2).mean(1)
     conf = torch.where(10 * torch.log10(energy + 1e-20) < silence_db, torch.zeros_like(conf),

@@ -60,7 +60,7 @@ class FileRun:
 def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
                 block_size: int = 256, octave: int = 0, pitch_shift: float = 0.0,
                 loudness_db: float = 0.0, seed: int = 0, keep_latency: bool = False,
-                sr_out: int | None = None) -> FileRun:
+                sr_out: int | None = None, tracker: str | None = None) -> FileRun:
     """Run an audio file through the streaming engine, ``block_size`` samples at a time (the
     input is mixed to mono and resampled to the model's rate as it is read). By default the
     engine's latency is compensated, so the output lines up with the input and has its
@@ -71,7 +71,7 @@ def stream_file(model: Model, input_path: str | Path, output_path: str | Path,
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(dst, src)
     output_format(dst)
-    stream = Stream(model, block_size, octave, pitch_shift, loudness_db, seed)
+    stream = Stream(model, block_size, octave, pitch_shift, loudness_db, seed, tracker)
     rate = model.sample_rate
     times = BlockTimes(block_size / rate)
     with open_audio(src) as f:

@@ -15,11 +15,15 @@ same code runs in Python, in the nn~ export and in the exported graph):
   counter-based stream of ``seed``.
 
 Timing. Analysis frame f sits at sample t = f * hop and sees the input window
-``[t - 512, t)`` (pitch: YIN, loudness: DDSP's A-weighted power; both windows 32 ms): it equals
-the centred analysis of the input delayed by 256 samples. The synthesis of frame segment f
-needs frame f + 1 (amplitudes are interpolated between frames; the noise filter's overlap
-reaches one frame ahead), and a decoder with lookahead needs ``lookahead`` more frames, so the
-engine delays its output by ``(1 + lookahead) * hop`` samples. Hence:
+``[t - 512, t)`` (pitch: the pitch network ``features.pitchnet`` by default, or YIN; loudness:
+DDSP's A-weighted power; both windows 32 ms): it equals the centred analysis of the input
+delayed by 256 samples. (The network trained for 5 ms of look-ahead, ``tracker="net-5ms"``,
+reads a pitch window ending 80 samples after the instant: at 48 kHz that shortens the analysis
+delay from 804 to 276 samples; at 16 kHz the loudness window keeps it at 256.)
+The synthesis of frame segment f needs frame f + 1 (amplitudes are interpolated between
+frames; the noise filter's overlap reaches one frame ahead), and a decoder with lookahead needs
+``lookahead`` more frames, so the engine delays its output by ``(1 + lookahead) * hop``
+samples. Hence:
 
     process:    latency = 256 + (1 + lookahead) * hop samples  (tiny, full: 320 = 20 ms)
     synthesize: latency = (1 + lookahead) * hop samples        (tiny, full: 64 = 4 ms)
@@ -43,16 +47,48 @@ from ..errors import UserError
 from ..features.adjust import adjust_features, adjust_frames, hold_voiced
 from ..features.frames import Features
 from ..features.loudness import frames_loudness, loudness_at, loudness_weights
-from ..features.pitch import PITCH_RATE, clean_f0
+from ..features.pitch import CAUSAL_TRACKERS, PITCH_RATE, TRACKERS, clean_f0
+from ..features.pitchnet import HOP as NET_HOP
+from ..features.pitchnet import NETWORKS, PitchNet, load_pitch_net, run_net
 from ..features.yin import Yin, yin_frames
 from ..limits import LOUDNESS_MAX_DB, MAX_INPUT_PEAK, check_block_size
 from ..models.chain import ChainStep
 from ..models.model import Model, one_pass
 
 WINDOW = 512                   # analysis window (samples at 16 kHz): pitch and loudness
-ANALYSIS_DELAY = WINDOW // 2   # causal windows = centred windows delayed by this much (16 kHz)
 DECIMATION_TAPS_PER_RATIO = 24  # a high-rate model's pitch input: FIR taps per rate multiple
 DECIMATION_CUTOFF_HZ = 6500.0   # its cutoff (below the 8 kHz of the 16 kHz pitch analysis)
+QUIET_DB = 20.0                # unvoiced frames are lowered by this much, as offline transfer
+STREAM_YIN = Yin(window=WINDOW)
+DEFAULT_TRACKER = "net"        # the stream's pitch analysis (features.pitch.CAUSAL_TRACKERS)
+VOICING_THRESHOLDS = {t: TRACKERS[t].voicing_threshold for t in CAUSAL_TRACKERS}
+
+
+def resolve_tracker(tracker: str | None, hop: int, sample_rate: int) -> str:
+    """The stream's tracker for a model: ``tracker``, checked; by default ``DEFAULT_TRACKER``
+    where the model can stream timbre transfer at the networks' 250 frames/s, else YIN."""
+    ratio = max(1, sample_rate // PITCH_RATE)
+    if tracker is None:
+        fits = sample_rate % PITCH_RATE == 0 and hop == NET_HOP * ratio
+        return DEFAULT_TRACKER if fits else "fast"
+    check_tracker(tracker, hop, sample_rate)
+    return tracker
+
+
+def check_tracker(tracker: str, hop: int, sample_rate: int) -> None:
+    if tracker not in CAUSAL_TRACKERS:
+        raise UserError(f"unknown streaming pitch tracker {tracker!r}; choose from "
+                        f"{', '.join(CAUSAL_TRACKERS)}")
+    ratio = max(1, sample_rate // PITCH_RATE)
+    if tracker in NETWORKS and hop != NET_HOP * ratio:
+        raise UserError("the pitch network runs at 250 frames/s; this model's frame rate is "
+                        f"{sample_rate / hop:g}/s (use the fast tracker)")
+
+
+def pitch_lead(tracker: str) -> int:
+    """16 kHz samples between an analysis instant and the end of the pitch window: half YIN's
+    window (centred), or the pitch network's delay."""
+    return load_pitch_net(tracker).delay if tracker in NETWORKS else WINDOW // 2
 
 
 def decimation_filter(ratio: int, sample_rate: int) -> torch.Tensor:
@@ -67,24 +103,36 @@ def decimation_filter(ratio: int, sample_rate: int) -> torch.Tensor:
     return torch.from_numpy(taps / taps.sum()).float()
 
 
-def analysis_delay(sample_rate: int) -> int:
-    """Input samples between a causal analysis frame and the centre of what it analyses:
-    half the 16 kHz pitch window, plus the decimation filter's delay at higher rates."""
+def analysis_delay(sample_rate: int, tracker: str = DEFAULT_TRACKER) -> int:
+    """Input samples between a causal analysis frame and the instant it analyses: the pitch
+    window's lead after the instant (half YIN's window; the pitch network's delay) plus the
+    decimation filter's delay at higher rates, or half the loudness window if longer (rounded
+    up to whole 16 kHz samples)."""
     ratio = max(1, sample_rate // PITCH_RATE)
-    return ANALYSIS_DELAY * ratio + (decimation_filter(ratio, sample_rate).numel() - 1) // 2
-STREAM_YIN = Yin(window=WINDOW)
-VOICING_THRESHOLD = 0.8        # the fast tracker's
-QUIET_DB = 20.0                # unvoiced frames are lowered by this much, as offline transfer
+    pitch = pitch_lead(tracker) * ratio + (decimation_filter(ratio, sample_rate).numel() - 1) // 2
+    return pitch + ratio * max(0, -(-(WINDOW // 2 - pitch) // ratio))
+
+
+def pitch_back(sample_rate: int, tracker: str = DEFAULT_TRACKER) -> int:
+    """16 kHz samples between the newest pitch-input sample of a frame and its pitch window's
+    end (0 where the pitch window sets the analysis delay)."""
+    ratio = max(1, sample_rate // PITCH_RATE)
+    fir = (decimation_filter(ratio, sample_rate).numel() - 1) // 2
+    return (analysis_delay(sample_rate, tracker) - pitch_lead(tracker) * ratio - fir) // ratio
 
 
 class StreamEngine(nn.Module):
     """The whole streaming chain with its state. Tensors ``[batch, samples]`` in and out."""
 
     def __init__(self, model: Model, octave: int = 0, pitch_shift: float = 0.0,
-                 loudness_db: float = 0.0, seed: int = 0, mix: bool = False):
+                 loudness_db: float = 0.0, seed: int = 0, mix: bool = False,
+                 tracker: str | None = None):
         """``mix``: the batch rows are voices of one instrument in one room; the output is
-        their mix ``[1, samples]``."""
+        their mix ``[1, samples]``. ``tracker``: the pitch analysis, "fast" (YIN), "net" or
+        "net-5ms" (the pitch networks, ``features.pitchnet``); default: ``resolve_tracker``."""
         super().__init__()
+        tracker = resolve_tracker(tracker, model.config.hop_size, model.config.sample_rate)
+        self.tracker = tracker
         self.mix = mix
         cfg = model.config
         self.sample_rate = cfg.sample_rate
@@ -102,13 +150,19 @@ class StreamEngine(nn.Module):
         self.window_size = WINDOW
         self.register_buffer("taps", decimation_filter(self.ratio, cfg.sample_rate).flip(0))
         self.fir_delay = (self.taps.numel() - 1) // 2
-        self.analysis_delay = analysis_delay(cfg.sample_rate)
-        self.history = self.analysis_delay + self.window_size // 2 + self.taps.numel()
+        self.analysis_delay = analysis_delay(cfg.sample_rate, tracker)
+        # the pitch window ends pitch_lead 16 kHz samples after the analysis instant, that is
+        # pitch_back samples before the newest 16 kHz sample
+        self.use_net = tracker in NETWORKS
+        self.pitch_net = load_pitch_net(tracker) if self.use_net else PitchNet()
+        self.pitch_back = pitch_back(cfg.sample_rate, tracker)
+        self.history = self.analysis_delay + self.window_size // 2 + self.taps.numel() \
+            + self.pitch_back * self.ratio
         self.register_buffer("window", torch.hann_window(self.window_size, periodic=True))
         self.register_buffer("weights", loudness_weights(self.window_size, cfg.sample_rate))
         self.min_lag, self.max_lag = STREAM_YIN.min_lag, STREAM_YIN.max_lag
         self.margin, self.silence_db = STREAM_YIN.margin, STREAM_YIN.silence_db
-        self.threshold = VOICING_THRESHOLD
+        self.threshold = VOICING_THRESHOLDS[tracker]
         self.quiet_db = QUIET_DB
         self.floor_db = SILENCE_DB  # an attribute: TorchScript reads no float globals
         self.max_peak = MAX_INPUT_PEAK    # inputs are held within the valid ranges (limits),
@@ -121,8 +175,10 @@ class StreamEngine(nn.Module):
         self.batch = batch
         self.inputs = torch.zeros(batch, self.history)   # input [input_start, received)
         self.input_start = -self.history
-        self.pitch_in = torch.zeros(batch, self.window_size)  # high rates: 16 kHz pitch input
-        self.pitch_start = -self.window_size
+        # high rates: the 16 kHz pitch input
+        self.pitch_in = torch.zeros(batch, self.window_size + self.pitch_back)
+        self.pitch_start = -self.window_size - self.pitch_back
+        self.pitch_state = self.pitch_net.initial_state(batch)
         self.decimated = 0
         self.received = 0
         self.next_frame = 0                              # next analysis/control frame
@@ -163,12 +219,19 @@ class StreamEngine(nn.Module):
             frames = self.inputs[:, idx].reshape(self.batch * count, self.window_size)
             pitch_frames = frames
             if self.ratio > 1:
-                idx = (ends // self.ratio - self.window_size - self.pitch_start).unsqueeze(1) \
-                    + torch.arange(self.window_size)
+                idx = (ends // self.ratio - self.pitch_back - self.window_size
+                       - self.pitch_start).unsqueeze(1) + torch.arange(self.window_size)
                 pitch_frames = self.pitch_in[:, idx].reshape(self.batch * count,
                                                              self.window_size)
-            f0, conf = yin_frames(pitch_frames, self.pitch_rate, self.min_lag, self.max_lag,
-                                  self.margin, self.silence_db)
+            elif self.pitch_back != 0:
+                idx = (ends - self.pitch_back - self.window_size
+                       - self.input_start).unsqueeze(1) + torch.arange(self.window_size)
+                pitch_frames = self.inputs[:, idx].reshape(self.batch * count, self.window_size)
+            if self.use_net:
+                f0, conf, self.pitch_state = self.pitch_net.track(pitch_frames, self.pitch_state)
+            else:
+                f0, conf = yin_frames(pitch_frames, self.pitch_rate, self.min_lag,
+                                      self.max_lag, self.margin, self.silence_db)
             ld = frames_loudness(frames, self.window, self.weights)
             self.next_frame += count
             self._drop()
@@ -216,10 +279,12 @@ class StreamEngine(nn.Module):
         keep_in = end - self.analysis_delay - self.window_size // 2
         if self.ratio > 1:  # the FIR's history, and the 16 kHz pitch input's window
             keep_in = min(keep_in, self.decimated * self.ratio - self.taps.numel() + 1)
-            drop = end // self.ratio - self.window_size - self.pitch_start
+            drop = end // self.ratio - self.pitch_back - self.window_size - self.pitch_start
             if drop > 0:
                 self.pitch_in = self.pitch_in[:, drop:]
                 self.pitch_start += drop
+        else:
+            keep_in = min(keep_in, end - self.pitch_back - self.window_size)
         drop = keep_in - self.input_start
         if drop > 0:
             self.inputs = self.inputs[:, drop:]
@@ -258,7 +323,8 @@ class Stream:
     buffering)."""
 
     def __init__(self, model: Model, block_size: int = 256, octave: int = 0,
-                 pitch_shift: float = 0.0, loudness_db: float = 0.0, seed: int = 0):
+                 pitch_shift: float = 0.0, loudness_db: float = 0.0, seed: int = 0,
+                 tracker: str | None = None):
         check_block_size(block_size)
         for name, value in (("pitch shift", pitch_shift), ("loudness", loudness_db)):
             if not np.isfinite(value):
@@ -266,7 +332,9 @@ class Stream:
         self.model = model.eval()
         self.block_size = int(block_size)
         self.sample_rate = model.sample_rate
-        engine = StreamEngine(model, int(octave), float(pitch_shift), float(loudness_db), seed)
+        engine = StreamEngine(model, int(octave), float(pitch_shift), float(loudness_db), seed,
+                              tracker=tracker)
+        self.tracker = engine.tracker
         # TorchScript: the same code, ~40 % less per-block overhead. An int8 model's decoder
         # runs in ONNX Runtime and stays in Python.
         if model.is_quantized:
@@ -369,21 +437,26 @@ def pitch_input(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def causal_features(audio: np.ndarray, hop: int, sample_rate: int = PITCH_RATE,
-                    delay: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    delay: int | None = None, tracker: str | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Offline, the frames ``process`` analyses: frame f at sample t = f * hop, for f = 0 ..
     len(audio) // hop; pitch on the 16 kHz signal (``decimation_filter`` at higher rates),
-    loudness at ``sample_rate``, both centred ``delay`` samples before t (default: the
+    loudness at ``sample_rate``, both for the instant ``delay`` samples before t (default: the
     stream's ``analysis_delay``; 0: centred windows, no analysis latency). Returns raw f0,
-    confidence and loudness."""
+    confidence and loudness. ``tracker``: as ``StreamEngine``'s."""
+    tracker = resolve_tracker(tracker, hop, sample_rate)
     ratio = max(1, sample_rate // PITCH_RATE)
-    full = analysis_delay(sample_rate)
+    full = analysis_delay(sample_rate, tracker)
     delay = full if delay is None else delay
     x = np.asarray(audio, np.float32)
     pitch_in = pitch_input(x, sample_rate)
     ends = np.arange(len(audio) // hop + 1, dtype=np.int64) * hop
-    # the stream's pitch window ends at t / ratio; shifting by (full - delay) input samples
-    pitch_centres = (ends + full - delay) // ratio - WINDOW // 2
-    f0, conf = STREAM_YIN.pitch(pitch_in, pitch_centres)
+    # the stream's pitch window ends pitch_back before t / ratio; shifted by (full - delay)
+    pitch_ends = (ends + full - delay) // ratio - pitch_back(sample_rate, tracker)
+    if tracker in NETWORKS:  # run in order from the first frame, as the stream runs it
+        f0, conf = run_net(load_pitch_net(tracker), pitch_in, pitch_ends)
+    else:
+        f0, conf = STREAM_YIN.pitch(pitch_in, pitch_ends - WINDOW // 2)
     delayed = np.concatenate([np.zeros(delay, np.float32), x])  # (no negative centres)
     ld = loudness_at(delayed, ends, sample_rate, n_fft=WINDOW)
     return f0, conf, ld
@@ -391,27 +464,32 @@ def causal_features(audio: np.ndarray, hop: int, sample_rate: int = PITCH_RATE,
 
 def offline_controls(model: Model, audio: np.ndarray, octave: int = 0,
                      pitch_shift: float = 0.0, loudness_db: float = 0.0,
-                     analysis_delay: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     analysis_delay: int | None = None, tracker: str | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """The f0 and loudness frames ``process`` gives the decoder, computed offline from the
     offline pieces (centred YIN and loudness on the delayed input, ``clean_f0``, the transfer
     adjustments). ``analysis_delay=0``: with centred analysis windows (default: the
     stream's)."""
+    tracker = resolve_tracker(tracker, model.config.hop_size, model.sample_rate)
     f0, conf, ld = causal_features(audio, model.config.hop_size, model.sample_rate,
-                                   analysis_delay)
-    f0 = clean_f0(f0, conf, VOICING_THRESHOLD, causal=True)
+                                   analysis_delay, tracker)
+    threshold = VOICING_THRESHOLDS[tracker]
+    f0 = clean_f0(f0, conf, threshold, causal=True)
     feats, _ = adjust_features(Features(f0, ld, conf, model.frame_rate), model.stats,
-                               octave, pitch_shift, loudness_db, VOICING_THRESHOLD, QUIET_DB)
+                               octave, pitch_shift, loudness_db, threshold, QUIET_DB)
     return feats.f0_hz, feats.loudness_db
 
 
 def offline_reference(model: Model, audio: np.ndarray, octave: int = 0,
                       pitch_shift: float = 0.0, loudness_db: float = 0.0, seed: int = 0,
-                      analysis_delay: int | None = None) -> np.ndarray:
+                      analysis_delay: int | None = None, tracker: str | None = None
+                      ) -> np.ndarray:
     """What ``process`` computes, offline: ``offline_controls`` rendered in one pass
     (``models.model.one_pass``, not stepped). Stream output sample n equals this at
     n - control latency. With ``analysis_delay=0``: the offline rendering with centred
     analysis windows."""
-    f0, ld = offline_controls(model, audio, octave, pitch_shift, loudness_db, analysis_delay)
+    f0, ld = offline_controls(model, audio, octave, pitch_shift, loudness_db, analysis_delay,
+                              tracker)
     return one_pass(model, f0, ld, seed=seed)
 
 
@@ -428,7 +506,8 @@ def onset(audio: np.ndarray, window: int = 256, level: float = 0.5) -> float:
 
 
 def measure_latency(model: Model, block_size: int = 64, sample_rate: int | None = None,
-                    seeds: tuple[int, ...] = (0, 1, 2, 3)) -> tuple[int, float]:
+                    seeds: tuple[int, ...] = (0, 1, 2, 3), tracker: str | None = None
+                    ) -> tuple[int, float]:
     """The onset test: eight tones, each starting abruptly after silence, through ``process``
     block by block and through the offline rendering with centred analysis windows (no
     latency). Per tone, the measured latency is how much later the streamed output's envelope
@@ -441,10 +520,10 @@ def measure_latency(model: Model, block_size: int = 64, sample_rate: int | None 
     gate = (t >= 0.2) & (t < 0.45)
     x = np.concatenate([0.3 * np.sin(2 * np.pi * f * t) * gate
                         for f in (330, 392, 440, 494, 523, 587, 659, 698)]).astype(np.float32)
-    f0, ld = offline_controls(model, x, analysis_delay=0)   # the same for every seed
+    f0, ld = offline_controls(model, x, analysis_delay=0, tracker=tracker)  # for every seed
     lags = []
     for seed in seeds:
-        stream = Stream(model, block_size, seed=seed)
+        stream = Stream(model, block_size, seed=seed, tracker=tracker)
         out = np.concatenate([stream.process(x[i: i + block_size])
                               for i in range(0, x.size, block_size)])
         ref = one_pass(model, f0, ld, seed=seed)
