@@ -42,7 +42,7 @@ TRACKERS: dict[str, Tracker] = {t.name: t for t in (
     Tracker("fast", "YIN with cosine lag refinement: >100x real time, causal-capable",
             0.8, FAST.pitch),
     Tracker("net", "a small causal network distilled from CREPE-full, the stream's: "
-            "~100x real time, 16 ms look-ahead", 0.5, partial(pitchnet.net_pitch, weights="net")),
+            "16 ms look-ahead", 0.5, partial(pitchnet.net_pitch, weights="net")),
     Tracker("net-5ms", "the same network trained for 5 ms look-ahead (the lowest-latency "
             "stream)", 0.5, partial(pitchnet.net_pitch, weights="net-5ms")),
 )}

@@ -7,7 +7,7 @@ samples at 16 kHz, ending ``delay`` samples after the instant it reports:
 
 - features: YIN's normalised difference d'(tau) of the whole window (periods to 256 samples,
   62.5 Hz) and of its newest half (to 128 samples, 125 Hz: what the newest 16 ms say), read at
-  periods on a quarter-tone grid, and the two windows' levels;
+  periods on a quarter-tone grid, and the levels of the whole window and of its newest 8 ms;
 - a linear layer and a GRU over frames (250 frames/s: the frames before it, so note changes
   and the ringing of the previous note are seen in context), then a softmax over 301 pitch
   bins of 20 cents (CREPE's bins from 62.5 Hz to 2 kHz) and a voicing output, trained on
@@ -39,7 +39,7 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..errors import ModelFileError
-from .yin import choose_period, difference, refine_lag
+from .yin import Yin, choose_period, difference, refine_lag
 
 RATE = 16000
 WINDOW = 512                 # samples at 16 kHz
@@ -102,7 +102,8 @@ class PitchNet(nn.Module):
         self.register_buffer("taus", torch.arange(MIN_LAG, LONG_LAG).to(torch.float64),
                              persistent=False)
         self.yin_trust = YIN_TRUST
-        self.yin_min_lag, self.yin_margin = 7, 0.15   # the stream's YIN (realtime.stream)
+        yin = Yin(window=WINDOW)                      # the stream's YIN (realtime.stream)
+        self.yin_min_lag, self.yin_margin = yin.min_lag, yin.margin
         lo, frac = _grid(LONG_LAG)
         self.register_buffer("long_lo", lo, persistent=False)
         self.register_buffer("long_frac", frac, persistent=False)
