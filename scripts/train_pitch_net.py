@@ -1,7 +1,7 @@
 """Trains the streaming pitch network (``fastddsp.features.pitchnet``) with the recipe in
 ``recipes/pitch-net.json``, on CREPE-full labels made by ``scripts/pitch_labels.py``.
 
-    .venv/bin/python scripts/pitch_labels.py            # once: about an hour on one thread
+    .venv/bin/python scripts/pitch_labels.py            # once: about 40 minutes, one thread
     .venv/bin/python scripts/train_pitch_net.py [--recipe recipes/pitch-net-5ms.json] [--out FILE]
 
 Data (see the recipe's "about"): the training stretches of violin-bach/ (its monophonic
@@ -176,14 +176,8 @@ def synthetic(seconds: float, rng: np.random.Generator) -> Track:
         env[pos:end] = e
         voiced[pos:end] = e > 0.05 * level
         prev_c, prev_on, pos = curve[-1], True, end
-    # hold the pitch through rests (the oscillator keeps running, silent)
-    last = 0.0
-    for i in np.flatnonzero(cents == 0):
-        cents[i] = last if last else register
-    for i in range(n):
-        if cents[i]:
-            last = cents[i]
-            break
+    # through rests the (silent) oscillator runs at the register's pitch; rests are unvoiced
+    cents[cents == 0] = register
     f0 = 2.0 ** (cents / 1200)
     phase = 2 * np.pi * np.cumsum(f0) / SR
     tilt = rng.uniform(0.5, 2.5)
