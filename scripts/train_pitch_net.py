@@ -36,6 +36,7 @@ from fastddsp.features.pitchnet import (
     PitchNet,
     frames_at,
     hz_bin,
+    pad_input,
     run_net,
     save_pitch_net,
 )
@@ -216,10 +217,11 @@ def synthetic(seconds: float, rng: np.random.Generator) -> Track:
 def features_of(net: PitchNet, track: Track) -> dict[str, torch.Tensor]:
     n_frames = track.audio.size // HOP + 1
     feats = []
+    padded = pad_input(track.audio)
     with torch.no_grad():
         for s in range(0, n_frames, 4096):
             ends = np.arange(s, min(n_frames, s + 4096)) * HOP + net.delay
-            feats.append(net.features(frames_at(track.audio, ends))[0])
+            feats.append(net.features(frames_at(padded, ends))[0])
     f0, conf = frame_labels(track, n_frames)
     b = hz_bin(f0)
     conf = np.where((b > -1) & (b < N_BINS), conf, 0.0)

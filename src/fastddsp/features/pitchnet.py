@@ -186,10 +186,16 @@ class PitchNet(nn.Module):
         return f0, conf, state
 
 
-def frames_at(audio16k: np.ndarray, ends: np.ndarray) -> torch.Tensor:
-    """``[n, 512]`` windows of ``audio16k`` ending (exclusive) at ``ends``; zeros outside."""
-    x = torch.as_tensor(np.asarray(audio16k, np.float32))
-    padded = torch.nn.functional.pad(x, (WINDOW, WINDOW))
+def pad_input(audio16k: np.ndarray) -> torch.Tensor:
+    """The 16 kHz signal with a window of zeros on either side: what ``frames_at`` reads
+    (padded once per signal, however many chunks of frames are cut from it)."""
+    return torch.nn.functional.pad(torch.as_tensor(np.asarray(audio16k, np.float32)),
+                                   (WINDOW, WINDOW))
+
+
+def frames_at(padded: torch.Tensor, ends: np.ndarray) -> torch.Tensor:
+    """``[n, 512]`` windows of a ``pad_input`` signal ending (exclusive) at ``ends`` (sample
+    indices of the signal itself); zeros outside it."""
     idx = torch.from_numpy(np.asarray(ends, np.int64))[:, None] + torch.arange(WINDOW)
     return padded[idx.clamp(0, padded.numel() - 1)]
 
@@ -202,10 +208,11 @@ def run_net(net: PitchNet, audio16k: np.ndarray, ends: np.ndarray,
     if ends.size > 1 and np.any(np.diff(ends) != HOP):
         raise ValueError("the pitch network runs on consecutive frames, one hop apart")
     state = net.initial_state(1)
+    padded = pad_input(audio16k)
     f0s, confs = [], []
     with torch.inference_mode():
         for s in range(0, ends.size, chunk):
-            f0, conf, state = net.track(frames_at(audio16k, ends[s: s + chunk]), state)
+            f0, conf, state = net.track(frames_at(padded, ends[s: s + chunk]), state)
             f0s.append(f0.numpy())
             confs.append(conf.numpy())
     if not f0s:
