@@ -5,7 +5,8 @@
 
 writes ``OUT/<source>/train/*.flac``, ``OUT/<source>/val/*.flac`` (the folder ``fastddsp
 prepare`` reads, validation files passed with ``--val``) and ``OUT/<source>-<split>/*.flac`` for
-every other held-out split (kept out of prepare's folder). Pieces keep the source's rate and
+every other held-out split (kept out of prepare's folder); files listed under ``unused`` are
+cut for no split. Pieces keep the source's rate and
 channels (``prepare`` mixes down and resamples); names carry the start second, so a re-run
 writes the same files (and the feature cache, keyed by content, is reused).
 """
@@ -55,7 +56,10 @@ def main() -> None:
     by_file: dict[str, list[dict]] = {}
     for h in spec["held_out"]:
         by_file.setdefault(h["file"], []).append(h)
+    unused = set(spec.get("unused", {}).get("files", []))
     for path in sorted((args.data / source).iterdir()):
+        if path.name in unused or not path.is_file():
+            continue
         with sf.SoundFile(path) as f:
             sr, audio = f.samplerate, f.read(dtype="float32", always_2d=True)
         for start, end, split in stretches(audio.shape[0] / sr, by_file.get(path.name, []),

@@ -64,8 +64,8 @@ def shaped(name: str, max_harmonic_hz: float = 3000.0, floor: float | None = 3e-
 def at_rate(name: str, sample_rate: int = 48000):
     """Bundled model ``name``'s decoder, noise floor and statistics in a config at
     ``sample_rate`` (250 frames/s), its reverb resampled: a stand-in high-rate model for
-    testing the product at 48 kHz (its noise bands spread to the new Nyquist; no bundled model
-    is trained at 48 kHz yet)."""
+    testing the product's DSP at 48 kHz with harmonics up to Nyquist (its noise bands spread to
+    the new Nyquist; the trained ``violin-*-48k`` models stop their harmonics at 16 kHz)."""
     import dataclasses
 
     import soxr

@@ -30,6 +30,46 @@ def test_extract_features_rates_and_cache(tmp_path, monkeypatch):
     assert len(calls) == 2  # other settings, other entry
 
 
+def test_interpolate_pitch_is_linear_in_cents():
+    from fastddsp.features.extract import interpolate_pitch
+
+    f0 = 220.0 * 2 ** (np.arange(11) / 10)  # an octave glide at 100 frames/s, 0.1 s
+    conf = np.linspace(0.0, 1.0, 11)
+    f, c = interpolate_pitch(f0, conf, np.arange(11) / 100.0, 30, 250.0)
+    t = np.arange(30) / 250.0
+    inside = t <= 0.1
+    assert np.allclose(f[inside], 220.0 * 2 ** (t[inside] / 0.1), rtol=1e-6)
+    assert np.allclose(c[inside], t[inside] / 0.1, atol=1e-6)
+    assert np.all(f[~inside] == np.float32(440.0)) and np.all(c[~inside] == 1.0)  # held
+
+
+def test_pitch_at_a_lower_rate_follows_vibrato_and_costs_fewer_frames(monkeypatch):
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    f_true = 440.0 * 2 ** (0.5 / 12 * np.sin(2 * np.pi * 5.0 * t))  # ±50 cents at 5 Hz
+    x = (0.3 * np.sin(2 * np.pi * np.cumsum(f_true) / sr)).astype(np.float32)
+    frames, last_centre = [], []
+    real = pitch_mod.TRACKERS["fast"]
+    monkeypatch.setitem(pitch_mod.TRACKERS, "fast", pitch_mod.Tracker(
+        real.name, real.description, real.voicing_threshold,
+        lambda a, c: frames.append(c.size) or last_centre.append(c.max()) or real.run(a, c)))
+    full = fastddsp.extract_features(x, sr, pitch="fast", frame_rate=250, cache=False)
+    low = fastddsp.extract_features(x, sr, pitch="fast", frame_rate=250, cache=False,
+                                    pitch_rate=100)
+    assert low.n_frames == full.n_frames == 500
+    assert frames == [500, 201]  # 2.5x fewer pitch frames
+    # 1 s: the pitch frame at the last control frame's time (0.996 s) lies at 1.0 s, past the
+    # last sample: it is analysed at the last sample instead
+    f = fastddsp.extract_features(x[:sr], sr, pitch="fast", cache=False, pitch_rate=100)
+    assert frames[-1] == 101 and last_centre[-1] == sr - 1
+    assert f.n_frames == 250 and np.all(np.isfinite(f.f0_hz))
+    assert np.array_equal(low.loudness_db, full.loudness_db)
+    cents = 1200 * np.abs(np.log2(low.f0_hz[25:-25] / full.f0_hz[25:-25]))
+    assert np.median(cents) < 1.0 and cents.max() < 6.0  # 6 cents: the vibrato's curvature
+    with pytest.raises(fastddsp.UserError, match="pitch rate"):
+        fastddsp.extract_features(x, sr, pitch="fast", cache=False, pitch_rate=500)
+
+
 def test_bad_arrays():
     with pytest.raises(fastddsp.UserError, match="empty"):
         fastddsp.extract_features(np.zeros(0), 16000, pitch="fast", cache=False)

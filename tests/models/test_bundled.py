@@ -6,25 +6,29 @@ import pytest
 
 import fastddsp
 from fastddsp.features import extract_features
-from fastddsp.models.config import PRESETS
+from fastddsp.models.config import PRESETS, preset_config
 
 BUNDLED = fastddsp.bundled_models()
 INSTRUMENTS = ("violin", "trumpet")
 EXPECTED = ({f"{inst}-{preset}" for inst in INSTRUMENTS for preset in PRESETS}
             | {f"{inst}-{preset}-q" for inst in INSTRUMENTS for preset in ("cnn", "tiny")})
+HIGH_RATE = {f"violin-{preset}-48k{q}" for preset in ("cnn", "tiny") for q in ("", "-q")}
 
 
 def test_every_instrument_and_size_is_bundled():
-    assert set(BUNDLED) >= EXPECTED
+    assert set(BUNDLED) >= EXPECTED | HIGH_RATE
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED & set(BUNDLED)))
+@pytest.mark.parametrize("name", sorted((EXPECTED | HIGH_RATE) & set(BUNDLED)))
 def test_bundled_model_loads_and_plays_its_pitch(name):
     model = fastddsp.load(name)
     inst, preset = name.split("-")[:2]
     assert model.config.preset == preset
     assert model.is_quantized == name.endswith("-q")
-    assert model.decoder_parameters == fastddsp.Model.from_preset(preset).decoder_parameters
+    assert model.sample_rate == (48000 if "-48k" in name else 16000)
+    assert model.config.hop_size == model.sample_rate // 250
+    same_size = fastddsp.Model(preset_config(preset, model.sample_rate))
+    assert model.decoder_parameters == same_size.decoder_parameters
     stats = model.stats
     assert stats["training"]["steps"] > 0 and stats["train_seconds"] > 20
     mean = stats["pitch_midi"]["mean"]
@@ -40,3 +44,21 @@ def test_bundled_model_loads_and_plays_its_pitch(name):
     assert voiced.mean() > 0.8
     cents = 1200 * np.log2(np.median(f.f0_hz[20:-20][voiced]) / f0)
     assert abs(cents) < 30
+
+
+@pytest.mark.parametrize("name", sorted(HIGH_RATE & set(BUNDLED)))
+def test_a_48k_violin_plays_above_8k_and_nothing_folds(name):
+    model = fastddsp.load(name)
+    assert "John Garner" in model.attribution and "MinJi Kim" in model.attribution
+    assert model.config.n_harmonics == 80 and model.config.n_noise_bands == 129
+    ld = np.full(500, float(np.quantile(model.stats["loudness_db"]["quantiles"], 0.75)))
+    audio = model.synthesize(np.full(500, 440.0), ld)[48000:]  # past the onset
+    spec = np.abs(np.fft.rfft(audio * np.hanning(audio.size))) ** 2
+    freqs = np.fft.rfftfreq(audio.size, 1 / 48000)
+    assert abs(freqs[np.argmax(spec)] % 440.0) < 2 or abs(freqs[np.argmax(spec)] % 440 - 440) < 2
+    air = spec[freqs > 8000].sum() / spec.sum()
+    assert air > 3e-5  # the band a 16 kHz model cannot play holds energy (1.3e-4 as trained)
+    # harmonics stop at 16 kHz: 22nd harmonic of 440 Hz is 9.68 kHz, present above the noise
+    h = [spec[np.abs(freqs - k * 440.0) < 3].max() for k in (22,)]
+    between = spec[(freqs > 9680 + 100) & (freqs < 10120 - 100)].mean()
+    assert h[0] > 10 * between

@@ -42,7 +42,9 @@ def post(client, content: bytes, name: str = "a.wav", **fields):
 def test_options_list_the_bundled_models_by_instrument(client):
     opts = client.get("/api/options").json()
     violin = [m["name"] for m in opts["instruments"]["violin"]]
-    assert violin == ["violin-full", "violin-cnn", "violin-tiny", "violin-cnn-q", "violin-tiny-q"]
+    assert violin == ["violin-full", "violin-cnn", "violin-tiny", "violin-cnn-q", "violin-tiny-q",
+                      "violin-cnn-48k", "violin-cnn-48k-q", "violin-tiny-48k",
+                      "violin-tiny-48k-q"]  # the 48 kHz ones after, by name
     assert {"fast", "crepe-tiny"} <= {t["name"] for t in opts["trackers"]}
     assert opts["default_tracker"] == "crepe-tiny" and opts["max_upload_mb"] == 1.0
 

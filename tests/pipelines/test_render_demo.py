@@ -75,15 +75,16 @@ def test_demo_voice_is_a_low_sung_phrase():
 
 def test_demo_page_has_every_model_and_clip(tmp_path, monkeypatch):
     model = pure_model()
-    names = ["violin-tiny-q", "trumpet-full", "violin-cnn", "violin-full", "violin-tiny",
-             "violin-cnn-q"]
+    names = ["violin-tiny-q", "trumpet-full", "violin-cnn", "violin-tiny-48k", "violin-full",
+             "violin-tiny", "violin-cnn-48k-q", "violin-cnn-q", "violin-cnn-48k"]
     monkeypatch.setattr("fastddsp.pages.demo.bundled_models", lambda: dict.fromkeys(names))
     monkeypatch.setattr("fastddsp.pages.demo.load", lambda name: model)
     r = run_demo(tmp_path / "d")
     page = (tmp_path / "d" / "index.html").read_text()
-    # per instrument, in the thesis' order: full, cnn, tiny, cnn-q, tiny-q
+    # per instrument, in the thesis' order: full, cnn, tiny, cnn-q, tiny-q; 48 kHz after
     assert r.rows == ["trumpet-full", "violin-full", "violin-cnn", "violin-tiny", "violin-cnn-q",
-                      "violin-tiny-q"] and r.trained
+                      "violin-tiny-q", "violin-cnn-48k", "violin-tiny-48k",
+                      "violin-cnn-48k-q"] and r.trained
     for name in ("melody.violin-cnn.wav", "voice.trumpet-full.wav", "voice.input.wav",
                  "chords.violin-tiny.wav"):
         assert name in page and (tmp_path / "d" / name).is_file()

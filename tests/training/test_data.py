@@ -9,6 +9,7 @@ import pytest
 from fastddsp.errors import UserError
 from fastddsp.features import extract_features
 from fastddsp.features.loudness import loudness_db
+from fastddsp.io import read_audio
 from fastddsp.training import data
 from fastddsp.training.data import (
     Clip,
@@ -143,6 +144,24 @@ def test_split_is_stable_and_keeps_one_of_each():
     assert all(a[n] == b[n] for n in names)
     two = choose_split(["a.wav", "b.wav"], 0.1)
     assert sorted(two.values()) == ["train", "val"]
+
+
+def test_prepare_with_a_pitch_rate_interpolates_and_redoes_the_clips(tmp_path, audio_dir):
+    with pytest.warns(UserWarning):
+        prepare_dataset(audio_dir, tmp_path / "data", pitch="fast")
+    with pytest.warns(UserWarning):
+        s = prepare_dataset(audio_dir, tmp_path / "data", pitch="fast", pitch_rate=100)
+    assert (s.processed, s.reused) == (4, 0)  # other settings: the clips are redone
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    assert manifest["settings"]["pitch_rate"] == 100
+    for e in manifest["files"]:
+        with np.load(tmp_path / "data" / "clips" / e["clip"]) as z:
+            f0 = z["f0_hz"]
+        audio, _ = read_audio(audio_dir / e["path"], 16000)
+        assert np.array_equal(f0, extract_features(audio, 16000, pitch="fast",
+                                                   pitch_rate=100).f0_hz)
+    with pytest.raises(UserError, match="pitch-rate"):
+        prepare_dataset(audio_dir, tmp_path / "data", pitch="fast", pitch_rate=300)
 
 
 def test_prepare_errors(tmp_path):

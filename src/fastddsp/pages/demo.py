@@ -71,16 +71,20 @@ class DemoResult:
 
 THESIS_ORDER = ("full", "cnn", "tiny", "cnn-q", "tiny-q")
 KEY = ("full: GRU decoder (DDSP-full) · cnn: dilated CNN (DDSP-CNN) · tiny: causal 8-channel "
-       "CNN (DDSP-CNN-Tiny) · -q: the same decoder with int8 static quantization · params: the "
+       "CNN (DDSP-CNN-Tiny) · -q: the same decoder with int8 static quantization · -48k: trained "
+       "and played at 48 kHz (the others at 16 kHz) · params: the "
        "decoder's parameters · speed: how fast this page's melody renders end to end (median of "
        "three), in seconds of audio per second, on this machine")
 
 
-def row_order(name: str) -> tuple[str, int, str]:
-    """Per instrument, the thesis' order of decoders; anything else after, by name."""
+def row_order(name: str) -> tuple[str, bool, int, str]:
+    """Per instrument, the thesis' order of decoders, the 48 kHz models after the 16 kHz ones
+    in the same order; anything else after, by name."""
     instrument, _, kind = name.partition("-")
+    high_rate = "-48k" in kind
+    kind = kind.replace("-48k", "")
     rank = THESIS_ORDER.index(kind) if kind in THESIS_ORDER else len(THESIS_ORDER)
-    return (instrument, rank, name)
+    return (instrument, high_rate, rank, name)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

@@ -120,10 +120,13 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
                     example_seconds: float = 4.0, hop_seconds: float = 1.0,
                     val_fraction: float = 0.1, val_names: Iterable[str] = (),
                     progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None,
-                    attribution: str | None = None) -> PrepareSummary:
+                    attribution: str | None = None, pitch_rate: float | None = None
+                    ) -> PrepareSummary:
     """Audio files under ``audio_dir`` -> a data folder (see the module docs). ``attribution``
     (default: the text of ``ATTRIBUTION.txt`` in ``audio_dir``, if any) is the credit the
-    recordings' licence asks for: models trained on the folder carry it."""
+    recordings' licence asks for: models trained on the folder carry it. ``pitch_rate``
+    tracks pitch at fewer frames/s than ``frame_rate`` and interpolates it
+    (``extract_features``)."""
     audio_dir, data_dir = Path(audio_dir), Path(data_dir)
     if not 0 <= val_fraction < 1:
         raise UserError("--val-fraction must be within [0, 1)")
@@ -141,6 +144,11 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
     tracker = get_tracker(pitch)
     settings = {"format": FORMAT_VERSION, "sample_rate": sample_rate, "frame_rate": frame_rate,
                 "pitch": pitch, "example_seconds": example_seconds, "hop_seconds": hop_seconds}
+    if pitch_rate is not None and pitch_rate != frame_rate:
+        if not 0 < pitch_rate < frame_rate:
+            raise UserError(f"--pitch-rate must be positive and at most the frame rate "
+                            f"({frame_rate:g} frames/s)")
+        settings["pitch_rate"] = pitch_rate
     if attribution is None:
         attribution = read_attribution(audio_dir)
     with _prepare_lock(data_dir):
@@ -216,7 +224,8 @@ def _write_dataset(audio_dir: Path, data_dir: Path, files: list[Path], settings:
                 continue
             audio, _ = read_audio(path, sample_rate)
             feats = extract_features(audio, sample_rate, pitch=pitch, frame_rate=frame_rate,
-                                     loudness_rate=sample_rate)
+                                     loudness_rate=sample_rate,
+                                     pitch_rate=settings.get("pitch_rate"))
         except (UserError, OSError) as e:
             warnings.warn(f"skipping {rel}: {e}", stacklevel=3)  # prepare_dataset's caller
             summary.skipped.append((rel, str(e)))
