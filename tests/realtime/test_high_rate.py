@@ -161,3 +161,39 @@ def test_the_48k_stream_with_the_pitch_network_measures_under_10_ms(model):
     declared, measured = measure_latency(model, 128, seeds=(0, 1), tracker="net-5ms")
     assert declared == 468
     assert abs(measured - declared) <= 48
+
+
+@pytest.mark.parametrize("name", ["violin-tiny-48k", "violin-tiny-48k-q"])
+def test_the_trained_48k_violin_streams_as_offline_and_exports_as_it_streams(name, tmp_path):
+    """The bundled 48 kHz violin itself (harmonics to 16 kHz, 129 noise bands, its own room):
+    stream = offline rendering for small and large blocks (int8 too), nn~ = the stream."""
+    import fastddsp
+    from fastddsp.models.model import one_pass
+
+    model = fastddsp.load(name)
+    n = 300
+    t = np.arange(n) / 250
+    f0 = (660 * 2 ** (0.5 / 12 * np.sin(2 * np.pi * 6 * t))).astype(np.float32)  # vibrato
+    ld = (-5 + 15 * np.sin(2 * np.pi * 0.5 * t)).astype(np.float32)
+    ref = one_pass(model, f0, ld)
+    f0_s, ld_s = np.repeat(f0, 192), np.repeat(ld, 192)
+    for block in (32, 4096):
+        stream = Stream(model, block)
+        out = np.concatenate([stream.synthesize(f0_s[i: i + block], ld_s[i: i + block])
+                              for i in range(0, f0_s.size, block)])
+        d = stream.control_latency
+        np.testing.assert_allclose(out[d:], ref[: out.size - d], atol=1e-4)
+    assert np.abs(ref).max() > 0.01
+    if model.is_quantized:  # int8 runs in ONNX Runtime: nn~ (TorchScript) takes the float model
+        return
+    stream = Stream(model, 480)
+    want = np.concatenate([stream.synthesize(f0_s[i: i + 480], ld_s[i: i + 480])
+                           for i in range(0, f0_s.size, 480)])
+    export_nn_tilde(model, tmp_path / "m.ts")
+    ts = torch.jit.load(str(tmp_path / "m.ts"))
+    assert ts.sr == SR
+    x = torch.from_numpy(np.stack([f0_s, ld_s]))[None]
+    with torch.inference_mode():
+        got = torch.cat([ts.synthesize(x[..., i: i + 480]) for i in range(0, f0_s.size, 480)],
+                        -1)[0, 0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
