@@ -40,7 +40,7 @@ DEFAULT_MODELS = ("violin-tiny", "violin-cnn", "violin-tiny-q", "violin-cnn-q", 
                   "violin-tiny-48k", "violin-cnn-48k", "violin-tiny-48k-q", "violin-cnn-48k-q")
 
 
-def test_features(audio48: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def features_of(audio48: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """f0 (Hz) and its confidence at 250 frames/s, as the 48 kHz training data has them."""
     f = extract_features(audio48, RATE, pitch="crepe-full", frame_rate=250.0,
                          loudness_rate=RATE, pitch_rate=100.0)
@@ -85,13 +85,14 @@ def main() -> None:
     clips = []
     for f in files:
         audio, _ = read_audio(f, RATE)
-        clips.append((f.stem, audio, *test_features(audio)))
+        clips.append((f.stem, audio, *features_of(audio)))
         if args.out is not None:
             write_audio(args.out / "references" / f"{f.stem}.wav", audio, RATE)
     rows: dict[str, list[dict[str, float]]] = {}
+    rates: dict[str, int] = {}
     for name in names:
         model = load(name)
-        sr = model.sample_rate
+        sr = rates[name] = model.sample_rate
         for stem, audio, f0, _conf in clips:
             ld = loudness_db(resample(audio, RATE, sr), sr, 250.0)[: f0.size]
             out = model.synthesize(f0[: ld.size], ld)
@@ -105,7 +106,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, clip_rows in rows.items():
         m = {k: float(np.mean([r[k] for r in clip_rows])) for k in clip_rows[0] if k != "clip"}
-        rate = load(name).sample_rate // 1000
+        rate = rates[name] // 1000
         print(f"| {Path(str(name)).stem} | {rate} kHz | {m['spectral']:.3f} | "
               f"{m['below_8k']:.3f} | {m['log_8_24k']:.2f} | {m['air_db']:+.1f} dB |")
     if args.json is not None:
