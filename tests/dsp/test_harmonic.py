@@ -247,3 +247,33 @@ def test_each_segment_is_computed_up_to_its_own_highest_harmonic_with_the_same_n
     sparse, _ = harmonic_synth(f0, amps, hop, 48000)
     dense, _ = harmonic_synth(f0, amps, hop, 48000, trim=False)
     assert torch.allclose(sparse, dense, atol=2e-5) and dense.abs().max() > 0.1
+
+
+@pytest.mark.parametrize("kind", ["vibrato", "slides", "notes"])
+def test_few_frames_take_direct_sines_with_the_same_numbers(kind):
+    """Pieces of up to ``DIRECT_SAMPLES`` samples (a stream's step) take ``sin(k * phase)``
+    in one op instead of the recurrence: both equal the float64 sum of sines, and each
+    other within the recurrence's error."""
+    from fastddsp.dsp.core import hold_last
+    from fastddsp.dsp.harmonic import DIRECT_SAMPLES, _sparse, highest_harmonic, segment_phases
+    n_frames = 24                                    # 24 x 64 samples: under DIRECT_SAMPLES
+    assert n_frames * HOP <= DIRECT_SAMPLES
+    f0 = performance_f0(n_frames, kind) * 2          # up to 2 kHz: Nyquist crossings
+    raw = torch.randn(1, n_frames, 61, generator=torch.Generator().manual_seed(5))
+    amps = harmonic_amplitudes(raw[..., 0], raw[..., 1:], f0, SR)
+    start, nxt, _ = segment_phases(f0, HOP, SR)
+    top = highest_harmonic(amps)
+    args = (start, f0, nxt, amps, hold_last(amps), torch.maximum(top, hold_last(top)), HOP, SR)
+    direct = _sparse(*args)
+    recurrence = _sparse(*args, direct_samples=0)
+    assert torch.allclose(direct, harmonic_synth(f0, amps, HOP, SR)[0])  # what synth runs
+    phase, _ = oscillator_phase(f0, HOP, SR)
+    f0_up = upsample_linear(f0, HOP)[0].double()
+    k = torch.arange(1, 61, dtype=torch.float64)
+    a = upsample_linear(amps, HOP)[0].double()
+    audible = (f0_up[:, None] * k < SR / 2) & (f0_up[:, None] > 0)
+    ref = (a * torch.sin(phase[0].double()[:, None] * k) * audible).sum(-1)
+    assert (direct[0].double() - ref).abs().max().item() < 2e-5
+    assert (recurrence[0].double() - ref).abs().max().item() < 1e-4
+    assert (direct - recurrence).abs().max().item() < 1e-4
+    assert ref.abs().max().item() > 0.1

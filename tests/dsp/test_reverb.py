@@ -107,3 +107,28 @@ def test_decaying_noise_ir_has_the_band_decay_times():
              for i in (0, 1600)]
         drop_db = 10 * torch.log10(e[0] / e[1]).item()
         assert drop_db == pytest.approx(60 * 0.1 / rt60[b].item(), rel=0.05)
+
+
+@pytest.mark.parametrize("frames", [1, 3, 7])
+def test_partitioned_reverb_in_complex_form_equals_the_graph_form(frames):
+    """``reverb_step`` in PyTorch reads the partitions' spectra as complex numbers
+    (``complex_partitions``, viewed in place); the graph multiplies the real 2x2 blocks:
+    the same output and state, over consecutive calls."""
+    from fastddsp.dsp.stream_synth import complex_partitions, reverb_partitions, reverb_step
+    gen = torch.Generator().manual_seed(7)
+    ir = initial_impulse_response(1000, 16000)
+    part = 64
+    weight = reverb_partitions(ir, part)
+    n_parts = weight.shape[-1]
+    states = {g: [torch.zeros(2, n_parts - 1, part + 1, 2), torch.zeros(2, part)]
+              for g in (True, False)}
+    for _ in range(4):
+        dry = torch.randn(2, frames * part, generator=gen)
+        outs = {}
+        for graph in (True, False):
+            w = weight if graph else complex_partitions(weight)
+            outs[graph], *states[graph] = reverb_step(dry, *states[graph], w, graph)
+        assert torch.allclose(outs[True], outs[False], atol=1e-5)
+        assert torch.allclose(states[True][0], states[False][0], atol=1e-5)
+        assert torch.equal(states[True][1], states[False][1])
+    assert outs[True].abs().max() > 0.5

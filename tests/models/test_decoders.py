@@ -92,3 +92,18 @@ def test_high_rate_presets_take_the_measured_harmonics_and_noise_bands():
     assert high.hop_size == 192
     assert preset_config("tiny", 48000, n_harmonics=100).n_harmonics == 100  # overrides win
     assert preset_config("tiny", 22050, frame_rate=250.0).n_noise_bands == 65  # hop 88 < 128
+
+
+@pytest.mark.parametrize("dilation", [1, 3, 9])
+@pytest.mark.parametrize("frames", [1, 4, 64])
+def test_a_dilated_conv_as_one_product_equals_conv1d(dilation, frames):
+    """A stream's few-frame steps run each dilated conv as one matrix product of the stacked
+    shifted inputs (``dilated_conv``): the same as ``conv1d``."""
+    from fastddsp.models.stepped import dilated_conv, tap_weight
+    gen = torch.Generator().manual_seed(dilation * 100 + frames)
+    w, b = torch.randn(16, 8, 3, generator=gen), torch.randn(16, generator=gen)
+    x = torch.randn(2, 8, frames + 2 * dilation, generator=gen)
+    ref = torch.nn.functional.conv1d(x, w, b, dilation=dilation)
+    out = dilated_conv(x, tap_weight(w), b, 3, dilation)
+    assert out.shape == ref.shape == (2, 16, frames)
+    assert torch.allclose(out, ref, atol=1e-5)

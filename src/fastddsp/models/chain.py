@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..dsp.core import SILENCE_DB, decoder_inputs
-from ..dsp.stream_synth import dry_step, initial_synth_state, reverb_step
+from ..dsp.stream_synth import complex_partitions, dry_step, initial_synth_state, reverb_step
 from ..dsp.synth import gated_controls
 from ..errors import UserError
 from .stepped import RuntimeStepper, stepper
@@ -63,7 +63,8 @@ class ChainStep(nn.Module):
         self.look = int(self.decoder.lookahead)
         self.partition = partition_frames * self.hop
         weight = model.synth.ir_partitions(self.partition)
-        self.register_buffer("reverb_weight", weight)
+        self.register_buffer("reverb_weight", weight)        # the graph's real 2x2 form
+        self.register_buffer("reverb_complex", complex_partitions(weight))  # PyTorch's
         self.n_parts = weight.shape[-1]
         self.n_decoder_states = len(self.decoder.initial_state(1)) + (2 if self.look else 0)
         # whether ``sparse_controls`` decodes only the sounding frames
@@ -152,7 +153,9 @@ class ChainStep(nn.Module):
             self.sr, self.seed, graph)
         if mix:
             dry = dry.sum(0, keepdim=True)
-        out, hist, prev = reverb_step(dry, state[4], state[5], self.reverb_weight, graph)
+        out, hist, prev = reverb_step(dry, state[4], state[5],
+                                      self.reverb_weight if graph else self.reverb_complex,
+                                      graph)
         return out, [f0, h, phase, tail, hist, prev]
 
     def step(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, start: torch.Tensor,

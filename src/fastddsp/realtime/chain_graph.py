@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..models.chain import ChainStep
 from ..models.decoders import GRUDecoder
 from ..models.model import Model
-from ..models.stepped import ScanGRUStepper
+from ..models.stepped import CNNStepper, ScanGRUStepper
 
 
 class GraphStep(nn.Module):
@@ -39,7 +39,9 @@ class GraphStep(nn.Module):
         if model.is_quantized:
             raise UserError("the chain graph needs a float model (its decoder in PyTorch)")
         gru = isinstance(model.decoder, GRUDecoder)
-        self.chain = ChainStep(model, seed, decoder=ScanGRUStepper(model.decoder) if gru else None)
+        decoder = (ScanGRUStepper(model.decoder) if gru else
+                   CNNStepper(model.decoder, few_frames=0))  # no branch on the frame count
+        self.chain = ChainStep(model, seed, decoder=decoder)
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, start: torch.Tensor,
                 *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
