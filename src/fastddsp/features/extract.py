@@ -54,12 +54,10 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
     check_samples(audio, "the audio")
     check_input_rate(sample_rate, "the audio")
     tracker = get_tracker(pitch)
-    if pitch_rate is not None and not 0 < pitch_rate <= frame_rate:
-        raise UserError(f"the pitch rate must be positive and at most the frame rate "
-                        f"({frame_rate:g} frames/s), not {pitch_rate:g}")
+    pitch_rate = lower_pitch_rate(pitch_rate, frame_rate)
     settings = {"pitch": pitch, "frame_rate": frame_rate, "loudness_rate": loudness_rate,
                 **tracker_weights(pitch),
-                **({"pitch_rate": pitch_rate} if pitch_rate not in (None, frame_rate) else {})}
+                **({"pitch_rate": pitch_rate} if pitch_rate is not None else {})}
     cache_file = None
     if cache and cache_enabled():
         folder = default_cache_dir() if cache is True else Path(cache)
@@ -72,7 +70,7 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
     n_frames = frame_centres(round(duration * loudness_rate), loudness_rate, frame_rate).size
     ld = loudness_db(_resample(audio, sample_rate, loudness_rate), loudness_rate, frame_rate)
     audio16 = _resample(audio, sample_rate, PITCH_RATE)
-    if pitch_rate in (None, frame_rate):
+    if pitch_rate is None:
         centres16 = np.round(np.arange(n_frames) * PITCH_RATE / frame_rate).astype(np.int64)
         f0_raw, conf = tracker.run(audio16, centres16)
         n = min(n_frames, ld.size, f0_raw.size)
@@ -92,6 +90,17 @@ def extract_features(audio: np.ndarray, sample_rate: int, pitch: str = "crepe-fu
     if cache_file is not None:
         _write_cache(cache_file, feats)
     return feats
+
+
+def lower_pitch_rate(pitch_rate: float | None, frame_rate: float) -> float | None:
+    """A requested pitch rate, checked: None when pitch is tracked at every control frame
+    (no rate asked, or the frame rate itself), else the lower rate."""
+    if pitch_rate is None or pitch_rate == frame_rate:
+        return None
+    if not 0 < pitch_rate < frame_rate:
+        raise UserError(f"the pitch rate (--pitch-rate) must be positive and at most the frame "
+                        f"rate ({frame_rate:g} frames/s), not {pitch_rate:g}")
+    return pitch_rate
 
 
 def interpolate_pitch(f0_hz: np.ndarray, confidence: np.ndarray, pitch_times: np.ndarray,

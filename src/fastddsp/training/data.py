@@ -27,6 +27,7 @@ from ..atomic import atomic_path, write_text_atomic
 from ..dsp.core import SILENCE_DB
 from ..errors import UserError
 from ..features import extract_features
+from ..features.extract import lower_pitch_rate
 from ..features.loudness import loudness_db, shifted_loudness
 from ..features.pitch import get_tracker
 from ..io import RESAMPLE_PASSBAND, file_sha256, read_audio, resample
@@ -144,10 +145,8 @@ def prepare_dataset(audio_dir: str | Path, data_dir: str | Path, sample_rate: in
     tracker = get_tracker(pitch)
     settings = {"format": FORMAT_VERSION, "sample_rate": sample_rate, "frame_rate": frame_rate,
                 "pitch": pitch, "example_seconds": example_seconds, "hop_seconds": hop_seconds}
-    if pitch_rate is not None and pitch_rate != frame_rate:
-        if not 0 < pitch_rate < frame_rate:
-            raise UserError(f"--pitch-rate must be positive and at most the frame rate "
-                            f"({frame_rate:g} frames/s)")
+    pitch_rate = lower_pitch_rate(pitch_rate, frame_rate)  # checked once, not per file
+    if pitch_rate is not None:
         settings["pitch_rate"] = pitch_rate
     if attribution is None:
         attribution = read_attribution(audio_dir)
