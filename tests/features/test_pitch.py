@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import torch
 
 from fastddsp.features.loudness import frame_centres
 from fastddsp.features.pitch import TRACKERS, clean_f0, track
+from fastddsp.features.yin import difference
 from tests.conftest import tone
 
 SR = 16000
@@ -70,3 +72,22 @@ def test_clean_f0_holds_and_backfills():
     assert clean_f0(f0, np.zeros(7), 0.5).tolist() == [210.0] * 7
 
 
+
+
+@pytest.mark.parametrize("window,max_lag", [(512, 256), (256, 128), (1024, 357)])
+def test_difference_function_equals_its_definition(window, max_lag):
+    """YIN's d(tau) from one FFT correlation (of as few points as the window) and running
+    energies equals the sum of squared differences written out, and d' its cumulative-mean
+    normalisation, at every lag."""
+    rng = np.random.default_rng(3)
+    frames = rng.standard_normal((4, window)) * np.array([[1.0], [0.1], [3.0], [0.0]])
+    frames[0] += np.sin(2 * np.pi * 220.0 * np.arange(window) / SR)
+    d, dn = difference(torch.from_numpy(frames), max_lag)
+    w = window - max_lag
+    for row, x in enumerate(frames - frames.mean(1, keepdims=True)):
+        ref = np.array([np.sum((x[:w] - x[tau: tau + w]) ** 2) for tau in range(max_lag + 1)])
+        np.testing.assert_allclose(d[row].numpy(), ref, rtol=1e-9, atol=1e-9 * window)
+        cum = np.cumsum(ref[1:])
+        ref_n = np.concatenate([[1.0], ref[1:] * np.arange(1, max_lag + 1)
+                                / np.maximum(cum, 1e-12)])
+        np.testing.assert_allclose(dn[row].numpy(), ref_n, rtol=1e-7, atol=1e-9)

@@ -170,3 +170,23 @@ def test_cached_features_are_keyed_by_the_networks_weights(tmp_path, monkeypatch
     monkeypatch.setattr(pitchnet, "weights_digest", lambda name: "another network")
     extract_features(x, SR, pitch="net", cache=tmp_path)
     assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_consecutive_frames_are_a_view_equal_to_the_gathered_windows():
+    """Frames one hop apart are read as a strided view of the padded signal; they equal the
+    windows gathered sample by sample, and frames past the signal's end (zeros) or not one hop
+    apart still take the gathering path."""
+    x = np.random.default_rng(0).standard_normal(3000).astype(np.float32)
+    padded = pad_input(x)
+
+    def gathered(ends):
+        idx = torch.from_numpy(np.asarray(ends))[:, None] + torch.arange(512)
+        return padded[idx.clamp(0, padded.numel() - 1)]
+
+    ends = np.arange(50) * HOP + 80
+    view = frames_at(padded, ends)
+    assert view.data_ptr() == padded[80:].data_ptr()          # no copy
+    assert torch.equal(view, gathered(ends))
+    np.testing.assert_array_equal(view[10].numpy(), x[10 * HOP + 80 - 512: 10 * HOP + 80])
+    for ends in (np.arange(5) * HOP + 3200, np.array([80, 144, 300])):
+        assert torch.equal(frames_at(padded, ends), gathered(ends))

@@ -125,9 +125,10 @@ class PitchNet(nn.Module):
         ``[n, 257]``), float32."""
         d, dn = difference(frames, self.long_lag, False)
         _, dn_short = difference(frames[:, self.window // 2:], self.short_lag, False)
-        long = dn[:, self.long_lo] * (1 - self.long_frac) + dn[:, self.long_lo + 1] * self.long_frac
-        short = dn_short[:, self.short_lo] * (1 - self.short_frac) \
-            + dn_short[:, self.short_lo + 1] * self.short_frac
+        long = dn.index_select(1, self.long_lo) * (1 - self.long_frac) \
+            + dn.index_select(1, self.long_lo + 1) * self.long_frac
+        short = dn_short.index_select(1, self.short_lo) * (1 - self.short_frac) \
+            + dn_short.index_select(1, self.short_lo + 1) * self.short_frac
         x = frames.to(torch.float32)
         level = 10 * torch.log10(x.pow(2).mean(1, keepdim=True) + 1e-10)
         level_new = 10 * torch.log10(x[:, self.window - self.window // 4:].pow(2).mean(
@@ -148,11 +149,13 @@ class PitchNet(nn.Module):
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``[n, N_BINS + 1]`` and the frames' d, d' -> f0 (Hz), confidence, float32."""
         n = logits.shape[0]
-        sal = torch.softmax(logits[:, : self.n_bins].to(torch.float64), 1)
-        top = sal.argmax(1)
+        # the softmax's bins around the most probable one, relative to it (the normalisation
+        # cancels in the weighted mean)
+        bins = logits[:, : self.n_bins].to(torch.float64)
+        top = bins.argmax(1)
         conf = torch.sigmoid(logits[:, self.n_bins].to(torch.float64))
-        idx = (top.unsqueeze(1) + self.offs).clamp(0, sal.shape[1] - 1)
-        w = sal.gather(1, idx)
+        idx = (top.unsqueeze(1) + self.offs).clamp(0, self.n_bins - 1)
+        w = torch.exp(bins.gather(1, idx) - bins.gather(1, top.unsqueeze(1)))
         centre = (w * idx.to(torch.float64)).sum(1) / w.sum(1).clamp_min(1e-12)
         cents = self.cents_offset + 20.0 * (centre + self.first_bin)
         lag_net = self.rate / (10.0 * torch.pow(2.0, cents / 1200.0))
@@ -163,7 +166,7 @@ class PitchNet(nn.Module):
         span = lag_net.unsqueeze(1) * self.snap_ratio     # within snap_cents: a lag range
         near = (b < a) & (b <= c) & (self.taus >= span / (self.snap_ratio * self.snap_ratio)) \
             & (self.taus <= span)
-        best = b.to(torch.float64).masked_fill(~near, 1e9).min(1)
+        best = b.masked_fill(~near, 1e9).min(1)
         tau = best.indices + lo
         d = d.to(torch.float64)
         # where YIN's own choice is a clearly periodic dip, it stands
@@ -196,7 +199,12 @@ def pad_input(audio16k: np.ndarray) -> torch.Tensor:
 def frames_at(padded: torch.Tensor, ends: np.ndarray) -> torch.Tensor:
     """``[n, 512]`` windows of a ``pad_input`` signal ending (exclusive) at ``ends`` (sample
     indices of the signal itself); zeros outside it."""
-    idx = torch.from_numpy(np.asarray(ends, np.int64))[:, None] + torch.arange(WINDOW)
+    ends = np.asarray(ends, np.int64)
+    if (ends.size > 1 and ends[0] >= 0 and ends[-1] + WINDOW <= padded.numel()
+            and np.all(np.diff(ends) == HOP)):
+        # consecutive frames: a strided view, no copy
+        return padded[int(ends[0]): int(ends[-1]) + WINDOW].unfold(0, WINDOW, HOP)
+    idx = torch.from_numpy(ends)[:, None] + torch.arange(WINDOW)
     return padded[idx.clamp(0, padded.numel() - 1)]
 
 

@@ -27,20 +27,21 @@ def difference(frames: torch.Tensor, max_lag: int, double: bool = True
     x = frames.to(torch.float64) if double else frames.to(torch.float32)
     x = x - x.mean(1, keepdim=True)
     w = window - max_lag                                  # integration length
+    # A circular correlation of ``size >= window`` points is the linear one at every lag
+    # needed: j + tau <= w - 1 + max_lag = window - 1 never wraps.
     size = 1
-    while size < window + w - 1:
+    while size < window:
         size *= 2
     spec = torch.fft.rfft(x, size) * torch.fft.rfft(x[:, :w], size).conj()
     r = torch.fft.irfft(spec, size)[:, : max_lag + 1]    # sum_j x[j] x[j + tau], j < w
     sq = torch.nn.functional.pad(torch.cumsum(x * x, 1), [1, 0])
     e0 = sq[:, w: w + 1]
-    taus = torch.arange(max_lag + 1)
-    e_tau = sq[:, taus + w] - sq[:, taus]
+    e_tau = sq[:, w: w + max_lag + 1] - sq[:, : max_lag + 1]
     d = (e0 + e_tau - 2 * r).clamp_min(0)
     d[:, 0] = 0
     cum = torch.cumsum(d[:, 1:], 1)
-    dn = torch.ones_like(d)
-    dn[:, 1:] = d[:, 1:] * taus[1:] / cum.clamp_min(1e-12)
+    taus = torch.arange(1, max_lag + 1, dtype=x.dtype)
+    dn = torch.cat([torch.ones_like(d[:, :1]), d[:, 1:] * taus / cum.clamp_min(1e-12)], 1)
     return d, dn
 
 
@@ -72,15 +73,16 @@ def choose_period(dn: torch.Tensor, min_lag: int, max_lag: int, margin: float
     # of the deepest dip wins, which avoids YIN's octave-down errors.
     a, b, c = dn[:, lo - 1: hi - 1], dn[:, lo: hi], dn[:, lo + 1: hi + 1]
     curv = a - 2 * b + c
-    bent = curv > 1e-12
-    depth = torch.where(bent, b - (a - c) ** 2 / (8 * torch.where(bent, curv, 1.0)), b)
+    slope = a - c
+    # (where the curve is not bent the quotient is not used: its inf or nan is dropped)
+    depth = torch.where(curv > 1e-12, b - slope * slope / (8 * curv), b)
     depth = torch.minimum(depth.clamp_min(0.0), b)
     dips = (b < a) & (b <= c)
-    depth_d = torch.where(dips, depth, torch.full_like(depth, float("inf")))
+    depth_d = depth.masked_fill(~dips, float("inf"))
     best = depth_d.min(1, keepdim=True).values
     chosen = dips & (depth_d <= best + margin)
     has = chosen.any(1)
-    first = torch.argmax(chosen.to(torch.int32), 1)      # the first (shortest) chosen lag
+    first = torch.argmax(chosen.to(torch.uint8), 1)      # the first (shortest) chosen lag
     tau = torch.where(has, first, b.argmin(1)) + lo
     dip_depth = torch.where(has, depth[rows, tau - lo], b[rows, tau - lo])
     return tau, dip_depth
