@@ -45,8 +45,8 @@ done
 # The 48 kHz violins (issue 32) train on violin-bach/'s fixed splits (recipes/splits/violin-bach.json:
 # the chordal movements unused, `val` for validation, `test48` kept out of the data folder), CREPE-full
 # tracked at 100 frames/s and interpolated (2.5x cheaper; about 20 minutes with two threads).
-# violin-tiny-48k's recipe carries seed 1, picked among seeds 0, 1, 2 by validation loss (`train
-# --recipe ... --seed N` runs the others; docs/high-rate.md).
+# violin-tiny-48k's recipe carries seed 1 and violin-cnn-48k's seed 0, each picked among seeds 0, 1,
+# 2 by validation loss (`train --recipe ... --seed N` runs the others; docs/high-rate.md).
 ATTR48="Trained on recordings by John Garner (J. S. Bach, Partita No. 1 BWV 1002, movements 6 and 8) and MinJi Kim (Sonata No. 2 BWV 1003, movement 4), via the Bach Violin Dataset, CC BY 3.0 (creativecommons.org/licenses/by/3.0)."
 prepare() {  # prepare INSTRUMENT-or-48k -> runs/data/<it>
   case $1 in
