@@ -72,8 +72,6 @@ def test_clean_f0_holds_and_backfills():
     assert clean_f0(f0, np.zeros(7), 0.5).tolist() == [210.0] * 7
 
 
-
-
 @pytest.mark.parametrize("window,max_lag", [(512, 256), (256, 128), (1024, 357)])
 def test_difference_function_equals_its_definition(window, max_lag):
     """YIN's d(tau) from one FFT correlation (of as few points as the window) and running

@@ -174,8 +174,8 @@ def test_cached_features_are_keyed_by_the_networks_weights(tmp_path, monkeypatch
 
 def test_consecutive_frames_are_a_view_equal_to_the_gathered_windows():
     """Frames one hop apart are read as a strided view of the padded signal; they equal the
-    windows gathered sample by sample, and frames past the signal's end (zeros) or not one hop
-    apart still take the gathering path."""
+    windows gathered sample by sample; frames reaching past the padded signal (zeros there) or
+    not one hop apart take the gathering path, with the same result."""
     x = np.random.default_rng(0).standard_normal(3000).astype(np.float32)
     padded = pad_input(x)
 
@@ -188,5 +188,7 @@ def test_consecutive_frames_are_a_view_equal_to_the_gathered_windows():
     assert view.data_ptr() == padded[80:].data_ptr()          # no copy
     assert torch.equal(view, gathered(ends))
     np.testing.assert_array_equal(view[10].numpy(), x[10 * HOP + 80 - 512: 10 * HOP + 80])
-    for ends in (np.arange(5) * HOP + 3200, np.array([80, 144, 300])):
-        assert torch.equal(frames_at(padded, ends), gathered(ends))
+    for ends in (np.arange(5) * HOP + 3400, np.array([80, 144, 300])):
+        frames = frames_at(padded, ends)
+        assert frames.is_contiguous() and torch.equal(frames, gathered(ends))
+    assert not frames_at(padded, np.arange(5) * HOP + 3400)[-1, -100:].any()  # past the end
