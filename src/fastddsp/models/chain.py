@@ -44,10 +44,11 @@ def model_stepper(model: Model, runtime: str | None = None) -> nn.Module:
 class ChainStep(nn.Module):
     """``model``'s chain, stepped. ``partition_frames``: the reverb's partition in frames
     (every call then takes a multiple of it, but a sequence's last); ``decoder``: a stepped
-    decoder (default: the model's, in PyTorch)."""
+    decoder (default: the model's, in PyTorch); ``graph``: the form that exports to ONNX (no
+    data-dependent shapes, no complex tensors; slower in PyTorch)."""
 
     def __init__(self, model: Model, seed: int = 0, partition_frames: int = 1,
-                 decoder: nn.Module | None = None):
+                 decoder: nn.Module | None = None, graph: bool = False):
         super().__init__()
         cfg = model.config
         if cfg.n_noise_bands - 1 > cfg.hop_size:
@@ -62,10 +63,11 @@ class ChainStep(nn.Module):
         self.decoder = decoder if decoder is not None else stepper(model.decoder)
         self.look = int(self.decoder.lookahead)
         self.partition = partition_frames * self.hop
-        weight = model.synth.ir_partitions(self.partition)
-        self.register_buffer("reverb_weight", weight)        # the graph's real 2x2 form
-        self.register_buffer("reverb_complex", complex_partitions(weight))  # PyTorch's
+        self.graph = graph
+        weight = model.synth.ir_partitions(self.partition)   # the graph's real 2x2 form
         self.n_parts = weight.shape[-1]
+        # PyTorch multiplies the partitions as complex numbers, stored as (re, im) pairs
+        self.register_buffer("reverb_weight", weight if graph else complex_partitions(weight))
         self.n_decoder_states = len(self.decoder.initial_state(1)) + (2 if self.look else 0)
         # whether ``sparse_controls`` decodes only the sounding frames
         self.sparse = isinstance(self.decoder, RuntimeStepper) and self.decoder.past >= 0
@@ -143,23 +145,21 @@ class ChainStep(nn.Module):
         return f0_hz, harmonics, noise, dec_state + waiting
 
     def synth(self, f0_hz: torch.Tensor, harmonics: torch.Tensor, noise: torch.Tensor,
-              start: torch.Tensor, state: list[torch.Tensor], graph: bool = False,
-              mix: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+              start: torch.Tensor, state: list[torch.Tensor], mix: bool = False
+              ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Controls of frames ``[start, start + m)`` (m a multiple of the partition) and the
         synthesis state -> audio ``[B, m * hop]`` of segments ``[start - 1, start + m - 1)``.
         ``mix``: the B voices' dry signals summed into one room -> ``[1, m * hop]``."""
         dry, f0, h, phase, tail = dry_step(
             f0_hz, harmonics, noise, start, state[0], state[1], state[2], state[3], self.hop,
-            self.sr, self.seed, graph)
+            self.sr, self.seed, self.graph)
         if mix:
             dry = dry.sum(0, keepdim=True)
-        out, hist, prev = reverb_step(dry, state[4], state[5],
-                                      self.reverb_weight if graph else self.reverb_complex,
-                                      graph)
+        out, hist, prev = reverb_step(dry, state[4], state[5], self.reverb_weight, self.graph)
         return out, [f0, h, phase, tail, hist, prev]
 
     def step(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, start: torch.Tensor,
-             state: list[torch.Tensor], graph: bool = False, mix: bool = False
+             state: list[torch.Tensor], mix: bool = False
              ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Frames ``[start, start + n)`` of pitch and loudness ``[B, n]`` (n a multiple of the
         partition) and the state -> audio ``[B, n * hop]`` and the new state. ``mix``: B
@@ -168,7 +168,7 @@ class ChainStep(nn.Module):
         f0, harmonics, noise, dec_state = self.controls(f0_hz, loudness_db, start,
                                                         state[:n_dec])
         out, synth_state = self.synth(f0, harmonics, noise, start - self.look, state[n_dec:],
-                                      graph, mix)
+                                      mix)
         return out, dec_state + synth_state
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, start: torch.Tensor,

@@ -41,11 +41,11 @@ class GraphStep(nn.Module):
         gru = isinstance(model.decoder, GRUDecoder)
         decoder = (ScanGRUStepper(model.decoder) if gru else
                    CNNStepper(model.decoder, few_frames=0))  # no branch on the frame count
-        self.chain = ChainStep(model, seed, decoder=decoder)
+        self.chain = ChainStep(model, seed, decoder=decoder, graph=True)
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, start: torch.Tensor,
                 *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out, new_state = self.chain.step(f0_hz, loudness_db, start, list(state), graph=True)
+        out, new_state = self.chain.step(f0_hz, loudness_db, start, list(state))
         return (out, *new_state)
 
 
